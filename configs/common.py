@@ -1,0 +1,60 @@
+"""Base config shared by every method (big_vision style: ``get_config(arg)``).
+
+``arg`` is a comma-separated string of ``key=value`` or bare flags, e.g.
+``configs/iwae.py:k=50,layers=2,runlocal``. ``runlocal`` shrinks a run to seconds on
+CPU (a few steps, small evaluation K, 200 test images) with everything else unchanged.
+"""
+import ast
+
+import ml_collections
+
+# Burda et al. (2016) architectures, keyed by the number of stochastic layers.
+ARCHITECTURES = {
+    1: dict(latent_dims=[50], hidden=[[200, 200]]),
+    2: dict(latent_dims=[100, 50], hidden=[[200, 200], [100, 100]]),
+}
+
+
+def parse_arg(arg, **defaults):
+  """'k=5,layers=2,runlocal' -> ConfigDict; bare names are True; types follow defaults."""
+  out = ml_collections.ConfigDict(dict(defaults))
+  for item in filter(None, (arg or "").split(",")):
+    key, _, value = item.partition("=")
+    if key not in defaults:
+      raise ValueError(f"unknown config argument {key!r}; valid: {sorted(defaults)}")
+    if not _:
+      out[key] = True
+    elif isinstance(defaults[key], str):
+      out[key] = value
+    else:
+      out[key] = type(defaults[key])(ast.literal_eval(value))
+  return out
+
+
+def get_config(arg=None, **extra_args):
+  a = parse_arg(arg, runlocal=False, k=50, layers=1, **extra_args)
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.data = dict(name="binarized_mnist", data_dir="", batch_size=20)
+  arch = ARCHITECTURES[a.layers]
+  c.model = dict(latent_dims=arch["latent_dims"], hidden=arch["hidden"], activation="tanh")
+  c.method = dict(name="iwae", num_samples=a.k)
+  # Burda et al.: Adam(beta1=0.9, beta2=0.999, eps=1e-4), lr 1e-3 * 10^(-i/7) for 3^i epochs.
+  c.optim = dict(learning_rate=1e-3, adam_epsilon=1e-4, schedule="burda")
+  c.train = dict(epochs=3280, steps_per_epoch=0, jit_compile=True, steps_per_execution=1,
+                 validation_freq=10, validation_examples=1000, verbose="auto")
+  # Test log-likelihood: IWAE bound with K=5000 on the full test set (0 = all examples).
+  c.eval = dict(num_samples=5000, chunk_size=500, batch_size=100, max_examples=0,
+                jit_compile=False)
+  c.export = dict(num_samples=5000)
+  if a.runlocal:
+    c.train.epochs = 2
+    c.train.steps_per_epoch = 5
+    c.train.validation_freq = 1
+    c.train.validation_examples = 100
+    c.eval.num_samples = 20
+    c.eval.chunk_size = 10
+    c.eval.max_examples = 200
+    c.export.num_samples = 20
+  c.args = a.to_dict()
+  return c

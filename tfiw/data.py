@@ -1,0 +1,176 @@
+"""Datasets as numpy splits and tf.data pipelines.
+
+Sources, in order of preference:
+- ``binarized_mnist``: fixed binarization (Larochelle & Murray 2011), embedded in the
+  package (tfiw/data_files/binarized_mnist.npz); a ``data_dir`` copy overrides it.
+- ``mnist``: grayscale MNIST, dynamically binarized (a fresh binarization every epoch;
+  the test set binarized once with a fixed seed). TFDS ``mnist`` when prepared in the
+  TFDS data dir, else ``mnist.npz`` in ``data_dir``.
+- ``omniglot``: 28x28 Omniglot, dynamically binarized. TFDS ``omniglot`` (105x105,
+  area-downsampled to 28x28) when prepared, else ``omniglot_28x28_areadown.npz``.
+- ``frey_faces``: 28x20 grayscale faces in [0, 1] (Gaussian likelihood), from data_dir.
+
+``data_dir`` defaults to the ``TFIW_DATA_DIR`` environment variable; its layout is
+that of the team's shared/data folder.
+"""
+import hashlib
+import os
+from typing import NamedTuple, Optional
+
+import numpy as np
+import tensorflow as tf
+
+EMBEDDED_DIR = os.path.join(os.path.dirname(__file__), "data_files")
+EMBEDDED_SHA256 = {
+    "binarized_mnist.npz": "7a049ae3a0d88e964af4b41bbdb14e4303595e1c5de65f8bd2455cdcebb3514b"}
+TEST_BINARIZATION_SEED = 123
+
+
+class Splits(NamedTuple):
+  train: np.ndarray            # float32 [N, D]: binary, or intensities in [0, 1] if dynamic
+  valid: Optional[np.ndarray]
+  test: np.ndarray             # float32 [N, D], binary whenever the likelihood is Bernoulli
+  dynamic: bool                # train must be binarized afresh every epoch
+  likelihood: str              # "bernoulli" or "gaussian"
+  source: str                  # where the data came from (recorded in results)
+
+
+class DatasetNotAvailable(FileNotFoundError):
+  pass
+
+
+def sha256(path):
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()
+
+
+def binarize(x, seed):
+  """Stochastic binarization x_bin ~ Bernoulli(x) for intensities x in [0, 1] (numpy)."""
+  rng = np.random.default_rng(seed)
+  return (rng.random(x.shape, dtype=np.float32) < x).astype(np.float32)
+
+
+def _data_dir(data_dir):
+  return data_dir or os.environ.get("TFIW_DATA_DIR", "")
+
+
+def _local(data_dir, filename, name):
+  path = os.path.join(_data_dir(data_dir), filename) if _data_dir(data_dir) else ""
+  if not path or not os.path.exists(path):
+    raise DatasetNotAvailable(
+        f"dataset {name!r} is not available: no TFDS copy is prepared and {filename} was not "
+        f"found in data_dir={_data_dir(data_dir)!r}. Either prepare it with tensorflow-datasets "
+        f"(`python -c \"import tensorflow_datasets as tfds; tfds.builder('{name}')"
+        f".download_and_prepare()\"`, needs internet or the files in TFDS's manual_dir) or put "
+        f"{filename} (the layout of the team's shared/data folder) in a directory and pass "
+        f"--data_dir=DIR or set TFIW_DATA_DIR=DIR.")
+  return np.load(path)
+
+
+def _tfds_prepared(name, tfds_data_dir=None):
+  """The TFDS builder if ``name`` is already prepared locally, else None (never downloads)."""
+  try:
+    import tensorflow_datasets as tfds
+    builder = tfds.builder(name, data_dir=tfds_data_dir)
+    return builder if builder.is_prepared() else None
+  except Exception:  # TFDS missing, or a broken/partial preparation: fall back to files.
+    return None
+
+
+def _tfds_images(builder, split, size=None, invert=False):
+  import tensorflow_datasets as tfds
+  ds = builder.as_dataset(split=split)
+  images = []
+  for batch in tfds.as_numpy(ds.batch(4096)):
+    img = tf.image.convert_image_dtype(batch["image"], tf.float32)
+    if img.shape[-1] == 3:
+      img = tf.image.rgb_to_grayscale(img)
+    if invert:  # TFDS Omniglot is black ink on white; we model ink = 1
+      img = 1.0 - img
+    if size is not None:
+      img = tf.image.resize(img, size, method="area")
+    images.append(tf.reshape(img, [img.shape[0], -1]).numpy())
+  return np.concatenate(images).astype(np.float32)
+
+
+def load(name, data_dir=None, tfds_data_dir=None):
+  """Load dataset ``name`` as ``Splits``; raises DatasetNotAvailable saying how to get it."""
+  if name == "binarized_mnist":
+    filename = "binarized_mnist.npz"
+    local = os.path.join(_data_dir(data_dir), filename) if _data_dir(data_dir) else ""
+    path = local if local and os.path.exists(local) else os.path.join(EMBEDDED_DIR, filename)
+    d = np.load(path)
+    f = lambda k: d[k].astype(np.float32)
+    return Splits(f("train"), f("valid"), f("test"), False, "bernoulli", path)
+  if name == "mnist":
+    builder = _tfds_prepared("mnist", tfds_data_dir)
+    if builder is not None:
+      train, test, source = _tfds_images(builder, "train"), _tfds_images(builder, "test"), "tfds"
+    else:
+      d = _local(data_dir, "mnist.npz", name)
+      train, test = d["train"] / np.float32(255), d["test"] / np.float32(255)
+      source = os.path.join(_data_dir(data_dir), "mnist.npz")
+    test = binarize(test, TEST_BINARIZATION_SEED)
+    return Splits(train[:50000], train[50000:], test, True, "bernoulli", source)
+  if name == "omniglot":
+    builder = _tfds_prepared("omniglot", tfds_data_dir)
+    if builder is not None:
+      train = _tfds_images(builder, "train", (28, 28), invert=True)
+      test = _tfds_images(builder, "test", (28, 28), invert=True)
+      source = "tfds"
+    else:
+      # Stand-in for Burda's chardata.mat: drawers 0-14 train, 15-19 test (shared/data README).
+      d = _local(data_dir, "omniglot_28x28_areadown.npz", name)
+      x = np.concatenate([d["background"], d["evaluation"]]) / np.float32(255)
+      drawer = np.concatenate([d["background_drawer"], d["evaluation_drawer"]])
+      train, test = x[drawer < 15], x[drawer >= 15]
+      source = os.path.join(_data_dir(data_dir), "omniglot_28x28_areadown.npz")
+    return Splits(train, None, binarize(test, TEST_BINARIZATION_SEED), True, "bernoulli", source)
+  if name == "frey_faces":
+    d = _local(data_dir, "frey_faces.npz", name)
+    x = d["data"] / np.float32(255)
+    perm = np.random.default_rng(0).permutation(len(x))  # no official split: fixed shuffle
+    x = x[perm]
+    return Splits(x[:1565], x[1565:1765], x[1765:], False, "gaussian",
+                  os.path.join(_data_dir(data_dir), "frey_faces.npz"))
+  raise ValueError(f"unknown dataset {name!r}; valid: {sorted(DATASETS)}")
+
+
+DATASETS = ("binarized_mnist", "mnist", "omniglot", "frey_faces")
+
+
+def train_dataset(x, batch_size, seed, dynamic):
+  """Shuffled, repeated, batched training stream (drop_remainder: one compiled shape).
+
+  With ``dynamic``, every batch is binarized with a stateless seed (seed, batch index)
+  drawn from a running counter, so each epoch sees a fresh binarization and the whole
+  stream is reproducible from ``seed``. Use with ``steps_per_epoch``.
+  """
+  n = x.shape[0]
+  if batch_size > n:
+    raise ValueError(f"batch_size {batch_size} is larger than the training set ({n})")
+  binary = not dynamic and np.all((x == 0) | (x == 1))
+  # uint8 storage: 4x less memory for intensities and binary pixels alike.
+  stored = (x * 255).round().astype(np.uint8) if dynamic else (
+      x.astype(np.uint8) if binary else x.astype(np.float32))
+  ds = tf.data.Dataset.from_tensor_slices(stored)
+  ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True).repeat()
+  ds = ds.batch(batch_size, drop_remainder=True)
+  if dynamic:
+    ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter())
+    def _binarize(xb, i):
+      p = tf.cast(xb, tf.float32) / 255.0
+      u = tf.random.stateless_uniform(tf.shape(p), seed=tf.stack([tf.cast(seed, tf.int64), i]))
+      return tf.cast(u < p, tf.float32)
+    ds = ds.map(_binarize, num_parallel_calls=tf.data.AUTOTUNE)
+  else:
+    ds = ds.map(lambda xb: tf.cast(xb, tf.float32), num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(x, batch_size):
+  return tf.data.Dataset.from_tensor_slices(x.astype(np.float32)).batch(batch_size).prefetch(
+      tf.data.AUTOTUNE)

@@ -1,0 +1,263 @@
+"""LatentVariableModel: p(x, z) with Gaussian stochastic layers and a recognition model.
+
+Generative model (θ), L stochastic layers, top first:
+  p(z_L) = N(0, I),  p(z_l | z_{l+1}) diagonal Gaussian,  p(x | z_1) Bernoulli or Gaussian.
+Recognition model (φ), bottom first:
+  q(z_1 | x), q(z_l | z_{l-1}) diagonal Gaussians.
+Burda et al. (2016): 1 layer = 784-200-200-50; 2 layers = 200-200 -> 100, 100-100 -> 50.
+
+A training method is a subclass that implements ``compute_losses`` (and overrides
+``train_step`` only if its loop differs). The math lives in ``tfiw.bounds`` and
+``tfiw.estimators``; this file is the plumbing.
+"""
+from typing import NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfiw import distributions as dists
+from tfiw.networks import StochasticBlock
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+class LogWeights(NamedTuple):
+  log_w: tf.Tensor         # [K, B] log p(x, z) - log q(z | x)
+  log_p: tf.Tensor         # [K, B] log p(x, z)
+  log_q: tf.Tensor         # [K, B] log q(z | x)
+  log_q_stop: tf.Tensor    # [K, B] log q(z | x) with q's parameters stop-gradiented (STL, DReG)
+  zs: tuple                # per layer, [K, B, Z_l], bottom first
+
+
+def _normalize_hidden(hidden, num_layers):
+  hidden = list(hidden)
+  if all(isinstance(h, (int, np.integer)) for h in hidden):
+    return [[int(h) for h in hidden]] * num_layers
+  if len(hidden) != num_layers:
+    raise ValueError(f"hidden has {len(hidden)} per-layer lists but there are "
+                     f"{num_layers} stochastic layers")
+  return [[int(u) for u in h] for h in hidden]
+
+
+def _apply(layer, t):
+  """Apply ``layer`` to the last axis of ``t`` of any rank (flattened to 2-D for matmuls)."""
+  lead = tf.shape(t)[:-1]
+  out = layer(tf.reshape(t, [-1, t.shape[-1]]))
+  return tf.nest.map_structure(
+      lambda o: tf.reshape(o, tf.concat([lead, tf.shape(o)[-1:]], 0)), out)
+
+
+class LatentVariableModel(keras.Model):
+  """Base class; use a method subclass such as ``tfiw.IWAE`` or ``tfiw.VAE``.
+
+  Args:
+    input_dim: number of observed units D (any size, not only 784).
+    latent_dims: latent units per stochastic layer, bottom first, e.g. ``[100, 50]``.
+    hidden: deterministic units, either one list used for every stochastic layer or
+      one list per layer (``[[200, 200], [100, 100]]``); the decoder mirrors it.
+    activation: of the deterministic layers.
+    likelihood: ``"bernoulli"`` (x in {0, 1}) or ``"gaussian"`` (real x).
+    num_samples: K importance samples per example in training and ``evaluate``.
+    seed: makes training draws reproducible (a counter advances it every step).
+  """
+
+  def __init__(self, input_dim, latent_dims=(50,), hidden=(200, 200), activation="tanh",
+               likelihood="bernoulli", num_samples=1, seed=0, **kwargs):
+    super().__init__(**kwargs)
+    if likelihood not in LIKELIHOODS:
+      raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    if int(num_samples) < 1:
+      raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    self.input_dim = int(input_dim)
+    self.latent_dims = [int(z) for z in latent_dims]
+    if not self.latent_dims:
+      raise ValueError("latent_dims needs at least one stochastic layer")
+    self.hidden = _normalize_hidden(hidden, len(self.latent_dims))
+    self.activation = activation
+    self.likelihood = likelihood
+    self.num_samples = int(num_samples)
+    self.seed = int(seed)
+    n = len(self.latent_dims)
+    # q(z_1|x), q(z_2|z_1), ...
+    self.encoder_blocks = [
+        StochasticBlock(self.hidden[l], self.latent_dims[l], "gaussian", activation,
+                        name=f"q_z{l + 1}") for l in range(n)]
+    # p(x|z_1), p(z_1|z_2), ...  (mirrored hidden sizes)
+    out_kind = "logits" if likelihood == "bernoulli" else "gaussian"
+    self.decoder_blocks = [StochasticBlock(self.hidden[0][::-1], self.input_dim, out_kind,
+                                           activation, name="p_x")]
+    self.decoder_blocks += [
+        StochasticBlock(self.hidden[l][::-1], self.latent_dims[l - 1], "gaussian", activation,
+                        name=f"p_z{l}") for l in range(1, n)]
+    self._step_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros",
+                                         trainable=False, name="step_seed_counter")
+    self.loss_tracker = keras.metrics.Mean(name="loss")
+    self.bound_tracker = keras.metrics.Mean(name="bound")
+    self.ess_tracker = keras.metrics.Mean(name="ess")
+
+  # ---- Keras plumbing -------------------------------------------------------
+  def build(self, input_shape=None):
+    shapes = [self.input_dim] + self.latent_dims
+    for l, block in enumerate(self.encoder_blocks):
+      block.build((None, shapes[l]))
+    for l, block in enumerate(self.decoder_blocks):
+      block.build((None, shapes[l + 1]))
+    self.built = True
+
+  def get_config(self):
+    return {"input_dim": self.input_dim, "latent_dims": self.latent_dims,
+            "hidden": self.hidden, "activation": self.activation,
+            "likelihood": self.likelihood, "num_samples": self.num_samples,
+            "seed": self.seed, "name": self.name}
+
+  @property
+  def inference_variables(self):
+    """φ: the recognition network's trainable variables."""
+    return [v for b in self.encoder_blocks for v in b.trainable_variables]
+
+  @property
+  def model_variables(self):
+    """θ: the generative model's trainable variables."""
+    return [v for b in self.decoder_blocks for v in b.trainable_variables]
+
+  @property
+  def metrics(self):
+    return [self.loss_tracker, self.bound_tracker, self.ess_tracker]
+
+  def call(self, x, training=False):
+    """The bound (nats per example) at K=num_samples; lets Keras build and trace the model."""
+    return self.compute_losses(tf.convert_to_tensor(x), self._next_seed()).bound
+
+  def _next_seed(self):
+    """A fresh stateless seed [2] per call; the counter is saved with the model."""
+    self._step_counter.assign_add(1)
+    count = tf.cast(self._step_counter.value % (2**31 - 1), tf.int32)
+    return tf.stack([tf.constant(self.seed, tf.int32), count])
+
+  @staticmethod
+  def _unpack(data):
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    if isinstance(x, (tuple, list)):
+      x = x[0]
+    return tf.cast(x, tf.float32)
+
+  def train_step(self, data):
+    x = self._unpack(data)
+    seed = self._next_seed()
+    theta, phi = self.model_variables, self.inference_variables
+    with tf.GradientTape(persistent=True) as tape:
+      losses = self.compute_losses(x, seed)
+    if losses.inference_loss is losses.model_loss:
+      grads = tape.gradient(losses.model_loss, theta + phi)
+    else:  # separate objectives for θ and φ (RWS, REM, score-function methods, DReG)
+      grads = (tape.gradient(losses.model_loss, theta) +
+               tape.gradient(losses.inference_loss, phi))
+    del tape
+    # Apply in the model's own variable order, the order the optimizer's slots are built
+    # in when a saved model is loaded.
+    grad_of = {id(v): g for v, g in zip(theta + phi, grads)}
+    variables = self.trainable_variables
+    grads = [grad_of.get(id(v)) for v in variables]
+    grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+    self.optimizer.apply(grads, variables)
+    return self._update_metrics(losses)
+
+  def test_step(self, data):
+    x = self._unpack(data)
+    return self._update_metrics(self.compute_losses(x, self._next_seed()))
+
+  def _update_metrics(self, losses):
+    self.loss_tracker.update_state(losses.model_loss)
+    self.bound_tracker.update_state(losses.bound)
+    self.ess_tracker.update_state(losses.ess)
+    return {m.name: m.result() for m in self.metrics}
+
+  # ---- what a method implements ---------------------------------------------
+  def compute_losses(self, x, seed):
+    """x [B, D], seed [2] -> ``tfiw.estimators.Losses``.
+
+    The default draws K = num_samples samples from q and hands their log-weights to
+    ``estimator``; a method whose sampling differs overrides this instead.
+    """
+    return self.estimator(self.log_weights(x, self.num_samples, seed))
+
+  def estimator(self, lw):
+    """``LogWeights`` -> ``Losses``. Each method implements this."""
+    raise NotImplementedError(f"{type(self).__name__} does not define an estimator")
+
+  # ---- the model's math -----------------------------------------------------
+  def _gaussian(self, block, h):
+    loc, raw = _apply(block, h)
+    return loc, dists.scale_from_raw(raw)
+
+  def likelihood_dist(self, z1):
+    """p(x | z_1) as a tfp distribution over [..., D]."""
+    if self.likelihood == "bernoulli":
+      return dists.bernoulli(_apply(self.decoder_blocks[0], z1))
+    return dists.diag_gaussian(*self._gaussian(self.decoder_blocks[0], z1))
+
+  def encode(self, x):
+    """Mean and scale of q(z_1 | x), [B, Z_1] each."""
+    return self._gaussian(self.encoder_blocks[0], tf.cast(x, tf.float32))
+
+  def log_weights(self, x, num_samples, seed):
+    """Draw K reparameterised samples z ~ q(z|x) and score them; returns ``LogWeights``."""
+    x = tf.cast(x, tf.float32)
+    seeds = tfp.random.split_seed(seed, len(self.latent_dims))
+    h, zs, log_q, log_q_stop = x, [], 0.0, 0.0
+    for l, block in enumerate(self.encoder_blocks):
+      loc, scale = self._gaussian(block, h)
+      z = dists.diag_gaussian(loc, scale).sample(num_samples if l == 0 else (), seed=seeds[l])
+      log_q += dists.diag_gaussian(loc, scale).log_prob(z)
+      log_q_stop += dists.diag_gaussian(tf.stop_gradient(loc),
+                                        tf.stop_gradient(scale)).log_prob(z)
+      zs.append(z)
+      h = z
+    log_p = self.log_joint(x, zs)
+    return LogWeights(log_p - log_q, log_p, log_q, log_q_stop, tuple(zs))
+
+  def log_prior(self, zs):
+    """log p(z_1..z_L) for samples zs[l] of shape [K, B, Z_l]; returns [K, B]."""
+    log_p = dists.standard_normal(self.latent_dims[-1]).log_prob(zs[-1])
+    for l in range(1, len(zs)):  # p(z_l | z_{l+1}), l = 1..L-1
+      log_p += dists.diag_gaussian(*self._gaussian(self.decoder_blocks[l], zs[l])).log_prob(
+          zs[l - 1])
+    return log_p
+
+  def log_joint(self, x, zs):
+    """log p(x, z_1..z_L); returns [K, B]."""
+    return self.log_prior(zs) + self.likelihood_dist(zs[0]).log_prob(x)
+
+  def generate(self, num_samples, seed):
+    """Ancestral sampling z_L -> ... -> z_1 -> x; returns (x, E[x | z_1]), [N, D] each."""
+    seeds = tfp.random.split_seed(seed, len(self.latent_dims) + 1)
+    z = dists.standard_normal(self.latent_dims[-1]).sample(num_samples, seed=seeds[0])
+    for l in range(len(self.latent_dims) - 1, 0, -1):
+      z = dists.diag_gaussian(*self._gaussian(self.decoder_blocks[l], z)).sample(seed=seeds[l])
+    p_x = self.likelihood_dist(z)
+    return p_x.sample(seed=seeds[-1]), p_x.mean()
+
+  # ---- user API ---------------------------------------------------------------
+  def set_output_bias(self, data_mean):
+    """Initialise the output bias from the training data mean (Burda et al.)."""
+    mean = np.asarray(data_mean, np.float32).reshape(-1)
+    if mean.shape != (self.input_dim,):
+      raise ValueError(f"data_mean has {mean.size} values, model input_dim is {self.input_dim}")
+    if not self.built:
+      self.build()
+    if self.likelihood == "bernoulli":
+      p = np.clip(mean, 1e-3, 1 - 1e-3)
+      mean = np.log(p) - np.log1p(-p)
+    self.decoder_blocks[0].output_bias.assign(mean)
+
+  def log_prob(self, x, num_samples=5000, seed=0, **kwargs):
+    """Importance-sampled log p(x) per example (nats), [N] numpy; see ``tfiw.evaluation``."""
+    from tfiw import evaluation
+    return evaluation.log_likelihood(self, x, num_samples=num_samples, seed=seed, **kwargs)
+
+  def sample(self, num_samples, seed=0, mean=False):
+    """Ancestral samples x ~ p(x); ``mean=True`` returns E[x | z_1] instead."""
+    from tfiw import evaluation
+    return evaluation.sample(self, num_samples, seed=seed, mean=mean)

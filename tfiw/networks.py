@@ -1,0 +1,92 @@
+"""Keras layers that return tensors only (no distributions): MLPs and heads.
+
+Distributions are built from these tensors in ``tfiw.distributions``, outside the
+layers, because Keras 3 layers must return tensors.
+"""
+import keras
+
+
+@keras.saving.register_keras_serializable("tfiw")
+class MLP(keras.layers.Layer):
+  """A stack of Dense layers with one activation; ``units=[]`` is the identity."""
+
+  def __init__(self, units, activation="tanh", **kwargs):
+    super().__init__(**kwargs)
+    self.units = [int(u) for u in units]
+    self.activation = activation
+    self.dense = [keras.layers.Dense(u, activation=activation, name=f"dense_{i}")
+                  for i, u in enumerate(self.units)]
+
+  def build(self, input_shape):
+    shape = tuple(input_shape)
+    for layer in self.dense:
+      layer.build(shape)
+      shape = shape[:-1] + (layer.units,)
+    self.built = True
+
+  def call(self, h):
+    for layer in self.dense:
+      h = layer(h)
+    return h
+
+  def compute_output_shape(self, input_shape):
+    return tuple(input_shape)[:-1] + ((self.units[-1],) if self.units else (input_shape[-1],))
+
+  def get_config(self):
+    return {**super().get_config(), "units": self.units, "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable("tfiw")
+class GaussianHead(keras.layers.Layer):
+  """h -> (loc, raw_scale) of a diagonal Gaussian over ``size`` units."""
+
+  def __init__(self, size, **kwargs):
+    super().__init__(**kwargs)
+    self.size = int(size)
+    self.loc = keras.layers.Dense(self.size, name="loc")
+    self.raw_scale = keras.layers.Dense(self.size, name="raw_scale")
+
+  def build(self, input_shape):
+    self.loc.build(input_shape)
+    self.raw_scale.build(input_shape)
+    self.built = True
+
+  def call(self, h):
+    return self.loc(h), self.raw_scale(h)
+
+  def get_config(self):
+    return {**super().get_config(), "size": self.size}
+
+
+@keras.saving.register_keras_serializable("tfiw")
+class StochasticBlock(keras.layers.Layer):
+  """One conditional distribution's network: MLP followed by a head.
+
+  ``kind="gaussian"`` returns (loc, raw_scale); ``kind="logits"`` returns logits.
+  """
+
+  def __init__(self, hidden, size, kind="gaussian", activation="tanh", **kwargs):
+    super().__init__(**kwargs)
+    self.hidden, self.size, self.kind, self.activation = list(hidden), int(size), kind, activation
+    if kind not in ("gaussian", "logits"):
+      raise ValueError(f"kind must be 'gaussian' or 'logits', got {kind!r}")
+    self.mlp = MLP(self.hidden, activation, name="mlp")
+    self.head = (GaussianHead(self.size, name="head") if kind == "gaussian"
+                 else keras.layers.Dense(self.size, name="head"))
+
+  def build(self, input_shape):
+    self.mlp.build(input_shape)
+    self.head.build(self.mlp.compute_output_shape(input_shape))
+    self.built = True
+
+  def call(self, h):
+    return self.head(self.mlp(h))
+
+  @property
+  def output_bias(self):
+    """The bias of the layer that outputs the mean/logits (for data-mean initialisation)."""
+    return self.head.loc.bias if self.kind == "gaussian" else self.head.bias
+
+  def get_config(self):
+    return {**super().get_config(), "hidden": self.hidden, "size": self.size,
+            "kind": self.kind, "activation": self.activation}

@@ -1,0 +1,141 @@
+"""The training job behind ``python -m zoo.train``: config -> data, model, fit, evaluation.
+
+Only ``zoo/`` reads configs; everything it calls in ``tfiw`` takes explicit arguments.
+
+Workdir layout:
+  config.json         the config of the run (a resumed run must match it)
+  backup/             Keras BackupAndRestore state (weights, optimizer, epoch): resume point
+  tensorboard/        TensorBoard logs (train/validation metrics, evaluation)
+  model.keras         the trained model (native Keras format)
+  results.json        the final evaluation; its presence marks the run as finished
+"""
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import tfiw
+from tfiw import data as tfiw_data, evaluation, schedules
+
+CONFIG_FILE, RESULTS_FILE, MODEL_FILE = "config.json", "results.json", "model.keras"
+
+
+def build_model(cfg, input_dim, likelihood="bernoulli"):
+  """The method's model from the config (method fields other than ``name`` are kwargs)."""
+  cls = tfiw.get_method(cfg.method.name)
+  method_kwargs = {k: v for k, v in cfg.method.items() if k != "name"}
+  return cls(input_dim=input_dim, latent_dims=list(cfg.model.latent_dims),
+             hidden=[list(h) for h in cfg.model.hidden], activation=cfg.model.activation,
+             likelihood=likelihood, seed=cfg.seed, **method_kwargs)
+
+
+def build_optimizer(cfg, steps_per_epoch):
+  o = cfg.optim
+  if o.schedule == "burda":
+    lr = schedules.BurdaSchedule(steps_per_epoch, o.learning_rate)
+  elif o.schedule == "constant":
+    lr = o.learning_rate
+  else:
+    raise ValueError(f"unknown optim.schedule {o.schedule!r}; valid: ['burda', 'constant']")
+  return keras.optimizers.Adam(learning_rate=lr, epsilon=o.adam_epsilon)
+
+
+def load_data(cfg, data_dir=None):
+  return tfiw_data.load(cfg.data.name, data_dir=data_dir or cfg.data.data_dir or None)
+
+
+def _check_config(workdir, cfg):
+  """Write config.json, or refuse to resume a run whose config differs (no silent mix)."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  text = cfg.to_json_best_effort(indent=2, sort_keys=True)
+  if os.path.exists(path):
+    with open(path) as f:
+      old = f.read()
+    if json.loads(old) != json.loads(text):
+      raise ValueError(f"{workdir} holds a run with a different config ({path}); "
+                       "use a new --workdir or the same config to resume it")
+  else:
+    with open(path, "w") as f:
+      f.write(text)
+
+
+def test_log_likelihood(model, cfg, x_test, verbose=1):
+  n = cfg.eval.max_examples or x_test.shape[0]
+  return evaluation.log_likelihood(
+      model, x_test[:n], num_samples=cfg.eval.num_samples, seed=cfg.seed,
+      batch_size=cfg.eval.batch_size, chunk_size=cfg.eval.chunk_size,
+      jit_compile=cfg.eval.jit_compile, verbose=verbose)
+
+
+def train_and_evaluate(cfg, workdir, data_dir=None, log=print):
+  """Train (resuming from ``workdir`` if it holds an unfinished run), then evaluate.
+
+  Returns the results dict that is also written to ``workdir/results.json``.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  results_path = os.path.join(workdir, RESULTS_FILE)
+  _check_config(workdir, cfg)
+  if os.path.exists(results_path):
+    with open(results_path) as f:
+      results = json.load(f)
+    log(f"Run in {workdir} has finished already ({results_path}); test log-likelihood "
+        f"{results['test_log_likelihood']:.2f} nats (K={results['eval_num_samples']}).")
+    return results
+
+  keras.utils.set_random_seed(cfg.seed)
+  splits = load_data(cfg, data_dir)
+  steps = cfg.train.steps_per_epoch or splits.train.shape[0] // cfg.data.batch_size
+  model = build_model(cfg, splits.train.shape[1], splits.likelihood)
+  model.set_output_bias(splits.train.mean(0))
+  model.compile(build_optimizer(cfg, steps), jit_compile=cfg.train.jit_compile,
+                steps_per_execution=cfg.train.steps_per_execution)
+  train_ds = tfiw_data.train_dataset(splits.train, cfg.data.batch_size, cfg.seed,
+                                     splits.dynamic)
+  valid = splits.valid if splits.valid is not None else splits.test
+  valid_ds = tfiw_data.eval_dataset(
+      valid[:cfg.train.validation_examples] if splits.likelihood == "gaussian" or
+      not splits.dynamic else tfiw_data.binarize(valid[:cfg.train.validation_examples],
+                                                 tfiw_data.TEST_BINARIZATION_SEED),
+      batch_size=100)
+  callbacks = [
+      # delete_checkpoint=False: the backup outlives fit, so a run stopped after training
+      # (during evaluation) resumes without retraining.
+      keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
+                                       delete_checkpoint=False),
+      keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+  ]
+  log(f"Training {cfg.method.name} (K={cfg.method.num_samples}) on {cfg.data.name}: "
+      f"{cfg.train.epochs} epochs x {steps} steps, batch {cfg.data.batch_size}, "
+      f"jit_compile={cfg.train.jit_compile}")
+  start = time.time()
+  history = model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps,
+                      validation_data=valid_ds, validation_freq=cfg.train.validation_freq,
+                      callbacks=callbacks, verbose=cfg.train.verbose)
+  train_seconds = time.time() - start
+  model.save(os.path.join(workdir, MODEL_FILE))
+
+  log(f"Evaluating test log-likelihood with K={cfg.eval.num_samples} importance samples")
+  start = time.time()
+  lp = test_log_likelihood(model, cfg, splits.test)
+  eval_seconds = time.time() - start
+  results = {
+      "method": cfg.method.name, "dataset": cfg.data.name, "data_source": splits.source,
+      "test_log_likelihood": float(np.mean(lp)),
+      "test_log_likelihood_stderr": float(np.std(lp) / np.sqrt(len(lp))),
+      "eval_num_samples": int(cfg.eval.num_samples), "eval_num_examples": int(len(lp)),
+      "eval_seconds": eval_seconds, "train_seconds_this_session": train_seconds,
+      "epochs": int(cfg.train.epochs), "steps_per_epoch": int(steps),
+      "final_train_bound": float(history.history["bound"][-1]) if history.history else None,
+  }
+  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "eval"))
+  with writer.as_default():
+    tf.summary.scalar("test_log_likelihood", results["test_log_likelihood"],
+                      step=int(model.optimizer.iterations.numpy()))
+  with open(results_path, "w") as f:
+    json.dump(results, f, indent=2)
+  log(f"Test log-likelihood ({cfg.data.name}, K={cfg.eval.num_samples}, {len(lp)} examples): "
+      f"{results['test_log_likelihood']:.2f} ± {results['test_log_likelihood_stderr']:.2f} nats")
+  return results

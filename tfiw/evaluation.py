@@ -8,6 +8,7 @@ by B*C whatever K. Seeds are stateless, so the same seed gives the same number.
 import math
 import sys
 import time
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -92,12 +93,23 @@ def check_input(model, x):
   return x
 
 
+_ESTIMATORS = weakref.WeakKeyDictionary()  # model -> {(chunk, jit): compiled function}
+
+
 def make_estimator(model, chunk_size=DEFAULT_CHUNK, jit_compile=False):
   """A compiled (x [B, D], num_samples, seed [2]) -> (log p(x) [B], ess [B]) function.
 
   ``jit_compile=False`` uses TensorFlow's default (oneDNN) kernels, which measured
   faster than XLA's CPU matmul for this decoder-bound loop (see docs/performance.md).
+  Cached per model, so repeated calls do not retrace.
   """
+  cache = _ESTIMATORS.setdefault(model, {})
+  if (chunk_size, jit_compile) not in cache:
+    cache[(chunk_size, jit_compile)] = _make_estimator(model, chunk_size, jit_compile)
+  return cache[(chunk_size, jit_compile)]
+
+
+def _make_estimator(model, chunk_size, jit_compile):
   def log_w_fn(x, k, seed):
     return model.log_weights(x, k, seed).log_w
 

@@ -18,6 +18,8 @@ class MLP(keras.layers.Layer):
                   for i, u in enumerate(self.units)]
 
   def build(self, input_shape):
+    if self.built:
+      return
     shape = tuple(input_shape)
     for layer in self.dense:
       layer.build(shape)
@@ -47,6 +49,8 @@ class GaussianHead(keras.layers.Layer):
     self.raw_scale = keras.layers.Dense(self.size, name="raw_scale")
 
   def build(self, input_shape):
+    if self.built:
+      return
     self.loc.build(input_shape)
     self.raw_scale.build(input_shape)
     self.built = True
@@ -75,6 +79,8 @@ class StochasticBlock(keras.layers.Layer):
                  else keras.layers.Dense(self.size, name="head"))
 
   def build(self, input_shape):
+    if self.built:
+      return
     self.mlp.build(input_shape)
     self.head.build(self.mlp.compute_output_shape(input_shape))
     self.built = True

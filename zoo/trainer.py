@@ -70,7 +70,7 @@ def test_log_likelihood(model, cfg, x_test, verbose=1):
       jit_compile=cfg.eval.jit_compile, verbose=verbose)
 
 
-def train_and_evaluate(cfg, workdir, data_dir=None, log=print):
+def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=()):
   """Train (resuming from ``workdir`` if it holds an unfinished run), then evaluate.
 
   Returns the results dict that is also written to ``workdir/results.json``.
@@ -106,6 +106,7 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print):
       keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
                                        delete_checkpoint=False),
       keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+      *extra_callbacks,
   ]
   log(f"Training {cfg.method.name} (K={cfg.method.num_samples}) on {cfg.data.name}: "
       f"{cfg.train.epochs} epochs x {steps} steps, batch {cfg.data.batch_size}, "

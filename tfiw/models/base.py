@@ -99,12 +99,25 @@ class LatentVariableModel(keras.Model):
 
   # ---- Keras plumbing -------------------------------------------------------
   def build(self, input_shape=None):
+    """Create every weight; all shapes follow from the constructor's arguments.
+
+    Called lazily (first step, first score, loading), not by ``__init__``, so a
+    subclass can still add layers in its own ``__init__``.
+    """
+    if self.built:
+      return
     shapes = [self.input_dim] + self.latent_dims
     for l, block in enumerate(self.encoder_blocks):
       block.build((None, shapes[l]))
     for l, block in enumerate(self.decoder_blocks):
       block.build((None, shapes[l + 1]))
     self.built = True
+
+  def get_build_config(self):
+    return {"input_dim": self.input_dim}  # always rebuilt on load, before weights are set
+
+  def build_from_config(self, config):
+    self.build()
 
   def get_config(self):
     return {"input_dim": self.input_dim, "latent_dims": self.latent_dims,
@@ -144,6 +157,7 @@ class LatentVariableModel(keras.Model):
     return tf.cast(x, tf.float32)
 
   def train_step(self, data):
+    self.build()
     x = self._unpack(data)
     seed = self._next_seed()
     theta, phi = self.model_variables, self.inference_variables
@@ -165,11 +179,13 @@ class LatentVariableModel(keras.Model):
     return self._update_metrics(losses)
 
   def test_step(self, data):
+    self.build()
     x = self._unpack(data)
     return self._update_metrics(self.compute_losses(x, self._next_seed()))
 
   def _update_metrics(self, losses):
-    self.loss_tracker.update_state(losses.model_loss)
+    # Weighted by batch size so the epoch average matches the per-example bound average.
+    self.loss_tracker.update_state(losses.model_loss, sample_weight=tf.shape(losses.bound)[0])
     self.bound_tracker.update_state(losses.bound)
     self.ess_tracker.update_state(losses.ess)
     return {m.name: m.result() for m in self.metrics}
@@ -204,6 +220,7 @@ class LatentVariableModel(keras.Model):
 
   def log_weights(self, x, num_samples, seed):
     """Draw K reparameterised samples z ~ q(z|x) and score them; returns ``LogWeights``."""
+    self.build()
     x = tf.cast(x, tf.float32)
     seeds = tfp.random.split_seed(seed, len(self.latent_dims))
     h, zs, log_q, log_q_stop = x, [], 0.0, 0.0
@@ -232,6 +249,7 @@ class LatentVariableModel(keras.Model):
 
   def generate(self, num_samples, seed):
     """Ancestral sampling z_L -> ... -> z_1 -> x; returns (x, E[x | z_1]), [N, D] each."""
+    self.build()
     seeds = tfp.random.split_seed(seed, len(self.latent_dims) + 1)
     z = dists.standard_normal(self.latent_dims[-1]).sample(num_samples, seed=seeds[0])
     for l in range(len(self.latent_dims) - 1, 0, -1):
@@ -245,8 +263,7 @@ class LatentVariableModel(keras.Model):
     mean = np.asarray(data_mean, np.float32).reshape(-1)
     if mean.shape != (self.input_dim,):
       raise ValueError(f"data_mean has {mean.size} values, model input_dim is {self.input_dim}")
-    if not self.built:
-      self.build()
+    self.build()
     if self.likelihood == "bernoulli":
       p = np.clip(mean, 1e-3, 1 - 1e-3)
       mean = np.log(p) - np.log1p(-p)

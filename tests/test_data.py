@@ -1,0 +1,83 @@
+"""Data: the embedded dataset's integrity, loaders' shapes and values, seeded binarization."""
+import os
+
+import numpy as np
+import pytest
+
+from tfiw import data
+
+
+def test_embedded_binarized_mnist_sha256():
+  path = os.path.join(data.EMBEDDED_DIR, "binarized_mnist.npz")
+  assert data.sha256(path) == data.EMBEDDED_SHA256["binarized_mnist.npz"]
+
+
+def test_embedded_sha256_matches_team_sha256sums(shared_data):
+  sums = dict(line.split()[::-1] for line in open(os.path.join(shared_data, "SHA256SUMS")))
+  assert sums["binarized_mnist.npz"] == data.EMBEDDED_SHA256["binarized_mnist.npz"]
+
+
+def test_binarized_mnist_splits():
+  s = data.load("binarized_mnist", data_dir="")
+  assert (s.train.shape, s.valid.shape, s.test.shape) == ((50000, 784), (10000, 784),
+                                                          (10000, 784))
+  for split in (s.train, s.valid, s.test):
+    assert split.dtype == np.float32 and set(np.unique(split)) == {0.0, 1.0}
+  assert not s.dynamic and s.likelihood == "bernoulli"
+  assert abs(s.test.mean() - 0.132512) < 1e-5  # shared/data README statistics
+
+
+def test_binarize_is_seeded_and_unbiased():
+  p = np.random.default_rng(0).random((2000, 50)).astype(np.float32)
+  a, b, c = data.binarize(p, 1), data.binarize(p, 1), data.binarize(p, 2)
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, c)
+  assert set(np.unique(a)) == {0.0, 1.0}
+  assert abs(a.mean() - p.mean()) < 0.01
+
+
+def test_dynamic_train_stream_rebinarizes_every_epoch_reproducibly():
+  x = np.full((40, 30), 0.5, np.float32)
+  take = lambda seed: np.stack([b.numpy() for b in data.train_dataset(x, 20, seed, True).take(4)])
+  a, b = take(3), take(3)
+  np.testing.assert_array_equal(a, b)                      # same seed, same stream
+  assert set(np.unique(a)) == {0.0, 1.0}
+  assert not np.array_equal(a[:2], a[2:])                  # epoch 2 differs from epoch 1
+  assert abs(a.mean() - 0.5) < 0.05
+
+
+def test_fixed_train_stream_keeps_values():
+  x = (np.random.default_rng(0).random((40, 10)) < 0.3).astype(np.float32)
+  batches = np.concatenate([b.numpy() for b in data.train_dataset(x, 20, 0, False).take(2)])
+  assert batches.shape == (40, 10)
+  # One epoch is a permutation of the data.
+  assert sorted(map(tuple, batches)) == sorted(map(tuple, x))
+
+
+def test_mnist_and_omniglot_from_local_files(shared_data):
+  m = data.load("mnist", data_dir=shared_data)
+  assert m.dynamic and m.train.shape == (50000, 784) and m.valid.shape == (10000, 784)
+  assert 0.0 <= m.train.min() and m.train.max() <= 1.0
+  assert set(np.unique(m.test)) == {0.0, 1.0}
+  np.testing.assert_array_equal(m.test, data.load("mnist", data_dir=shared_data).test)
+  o = data.load("omniglot", data_dir=shared_data)
+  assert o.train.shape == (24345, 784) and o.test.shape == (8115, 784)
+  assert set(np.unique(o.test)) == {0.0, 1.0}
+
+
+def test_missing_dataset_says_how_to_get_it(tmp_path, monkeypatch):
+  monkeypatch.delenv("TFIW_DATA_DIR", raising=False)
+  with pytest.raises(data.DatasetNotAvailable, match="TFIW_DATA_DIR"):
+    data.load("omniglot", data_dir=str(tmp_path), tfds_data_dir=str(tmp_path))
+  with pytest.raises(ValueError, match="valid"):
+    data.load("cifar")
+
+
+def test_tfds_path_when_prepared(tmp_path):
+  """A prepared TFDS copy is preferred over local files (TFDS mock data, no download)."""
+  import tensorflow_datasets as tfds
+  builder = data._tfds_prepared("mnist", str(tmp_path))
+  assert builder is None  # nothing prepared in an empty dir -> falls back to files
+  with tfds.testing.mock_data(num_examples=60):
+    images = data._tfds_images(tfds.builder("mnist", data_dir=str(tmp_path)), "train")
+  assert images.shape == (60, 784) and images.min() >= 0 and images.max() <= 1

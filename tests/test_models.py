@@ -1,0 +1,138 @@
+"""VAE / IWAE models: closed forms through the Keras model, XLA fit, saving, user API."""
+import numpy as np
+import keras
+import pytest
+import tensorflow as tf
+
+import tfiw
+from tfiw import evaluation
+from tfiw.testing import LinearGaussian, tiny_binary_data
+
+
+@pytest.fixture(scope="module")
+def lg():
+  model = LinearGaussian()
+  x = model.sample(16).astype(np.float32)
+  return model, x, model.log_marginal(x)
+
+
+def test_model_log_weights_match_exact_log_px_with_exact_q(lg):
+  lgm, x, log_px = lg
+  model = lgm.keras_model(tfiw.IWAE)
+  lw = model.log_weights(x, 100, tf.constant([0, 1])).log_w.numpy()
+  # float32 model: every log-weight equals log p(x) up to round-off.
+  np.testing.assert_allclose(lw, np.broadcast_to(log_px, lw.shape), atol=2e-3)
+  est = model.log_prob(x, num_samples=5000, seed=3)
+  np.testing.assert_allclose(est, log_px, atol=0.05)
+
+
+def test_model_bound_below_exact_and_tightens_with_k(lg):
+  lgm, x, log_px = lg
+  model = lgm.keras_model(tfiw.IWAE, q_loc_shift=0.4, q_scale_factor=1.6)
+  est = {k: np.mean([model.log_prob(x, num_samples=k, seed=s) for s in range(30)], 0)
+         for k in (1, 100, 5000)}
+  assert np.all(est[1] < log_px)
+  assert np.mean(est[1]) < np.mean(est[100]) < np.mean(est[5000]) <= np.mean(log_px)
+  assert np.mean(log_px - est[5000]) < 0.05
+
+
+def test_chunked_estimate_equals_unchunked():
+  x = tiny_binary_data(10, 12)
+  model = tfiw.IWAE(input_dim=12, latent_dims=[3], hidden=[8])
+  model.build()
+  log_w_fn = lambda x_, k, seed: model.log_weights(x_, k, seed).log_w
+  whole, _ = evaluation.streaming_log_mean_exp(log_w_fn, x, 24, 24, tf.constant([5, 6]))
+  # Unchunked reference: draw the same 4 chunks of 6 with the same fold-in seeds, concatenate.
+  parts = [log_w_fn(x, 6, tf.random.experimental.stateless_fold_in(tf.constant([5, 6]), i))
+           for i in range(4)]
+  ref = tfiw.bounds.iwae_bound(tf.cast(tf.concat(parts, 0), tf.float64)).numpy()
+  chunked, _ = evaluation.streaming_log_mean_exp(log_w_fn, x, 24, 6, tf.constant([5, 6]))
+  np.testing.assert_allclose(chunked, ref, atol=1e-6)
+  # A chunk size that does not divide K: the tail chunk is masked, result stays finite & close.
+  odd, _ = evaluation.streaming_log_mean_exp(log_w_fn, x, 24, 7, tf.constant([5, 6]))
+  assert np.all(np.isfinite(odd)) and np.allclose(odd, whole, atol=2.0)
+
+
+@pytest.mark.parametrize("cls", [tfiw.VAE, tfiw.IWAE])
+def test_fit_under_xla_has_finite_decreasing_loss(cls):
+  keras.utils.set_random_seed(0)
+  x = tiny_binary_data(200, 20)
+  model = cls(input_dim=20, latent_dims=[4], hidden=[32, 32], num_samples=5)
+  model.set_output_bias(np.full(20, 0.5))  # uninformed start so there is a lot to learn
+  model.compile(keras.optimizers.Adam(3e-3), jit_compile=True)
+  assert model.jit_compile is True
+  hist = model.fit(x, batch_size=20, epochs=8, verbose=0).history
+  assert np.all(np.isfinite(hist["loss"]))
+  assert hist["loss"][-1] < hist["loss"][0] - 1.0
+  assert set(hist) >= {"loss", "bound", "ess"}
+  result = model.evaluate(x, batch_size=50, verbose=0, return_dict=True)
+  assert np.isfinite(result["bound"]) and 1.0 <= result["ess"] <= 5.0
+
+
+class NotCompilableIWAE(tfiw.IWAE):
+  """Adds an op XLA cannot compile: fit must fail under jit_compile=True."""
+
+  def estimator(self, lw):
+    losses = super().estimator(lw)
+    bump = 0.0 * tf.strings.to_number(tf.strings.as_string(losses.model_loss))
+    return losses._replace(model_loss=losses.model_loss + bump,
+                           inference_loss=losses.model_loss + bump)
+
+
+def test_train_step_is_really_compiled_by_xla():
+  x = tiny_binary_data(40, 12)
+  ok = NotCompilableIWAE(input_dim=12, latent_dims=[2], hidden=[8])
+  ok.compile(keras.optimizers.Adam(), jit_compile=False)
+  ok.fit(x, batch_size=20, epochs=1, verbose=0)  # runs without XLA
+  bad = NotCompilableIWAE(input_dim=12, latent_dims=[2], hidden=[8])
+  bad.compile(keras.optimizers.Adam(), jit_compile=True)
+  with pytest.raises(Exception, match="(?i)xla|compil|AsString|StringToNumber"):
+    bad.fit(x, batch_size=20, epochs=1, verbose=0)
+
+
+def test_two_stochastic_layers_any_dimension_and_numpy_data():
+  x = tiny_binary_data(60, 30)
+  model = tfiw.IWAE(input_dim=30, latent_dims=[6, 3], hidden=[[16, 16], [8, 8]], num_samples=3)
+  model.compile(keras.optimizers.Adam(1e-3), jit_compile=True)
+  hist = model.fit(x, batch_size=20, epochs=2, verbose=0).history
+  assert np.all(np.isfinite(hist["loss"]))
+  assert model.sample(5).shape == (5, 30)
+  assert set(np.unique(model.sample(5))) <= {0.0, 1.0}
+  assert model.log_prob(x[:4], num_samples=10).shape == (4,)
+
+
+def test_keras_save_load_round_trip(tmp_path):
+  x = tiny_binary_data(40, 12)
+  model = tfiw.IWAE(input_dim=12, latent_dims=[3], hidden=[8], num_samples=4)
+  model.compile(keras.optimizers.Adam(1e-3), jit_compile=True)
+  model.fit(x, batch_size=20, epochs=1, verbose=0)
+  path = str(tmp_path / "m.keras")
+  model.save(path)
+  loaded = keras.models.load_model(path)
+  assert type(loaded) is tfiw.IWAE and loaded.num_samples == 4
+  np.testing.assert_allclose(loaded.log_prob(x, num_samples=50, seed=1),
+                             model.log_prob(x, num_samples=50, seed=1), rtol=1e-6)
+  loaded.fit(x, batch_size=20, epochs=1, verbose=0)  # optimizer state restored and usable
+
+
+def test_user_errors_are_clear():
+  with pytest.raises(ValueError, match="valid methods"):
+    tfiw.get_method("iwea")
+  with pytest.raises(ValueError, match="num_samples"):
+    tfiw.IWAE(input_dim=4, num_samples=0)
+  model = tfiw.IWAE(input_dim=4, latent_dims=[2], hidden=[4])
+  with pytest.raises(ValueError, match=r"shape \[N, 4\]"):
+    model.log_prob(np.zeros((3, 5)))
+  with pytest.raises(ValueError, match="NaN"):
+    model.log_prob(np.full((3, 4), np.nan))
+  with pytest.raises(ValueError, match="binary"):
+    model.log_prob(np.full((3, 4), 0.5))
+  with pytest.raises(ValueError, match="data_mean"):
+    model.set_output_bias(np.zeros(5))
+
+
+def test_output_bias_from_data_mean():
+  model = tfiw.IWAE(input_dim=3, latent_dims=[2], hidden=[4])
+  model.set_output_bias([0.25, 0.5, 0.9])
+  bias = model.decoder_blocks[0].output_bias.numpy()
+  np.testing.assert_allclose(1 / (1 + np.exp(-bias)), [0.25, 0.5, 0.9], rtol=1e-5)

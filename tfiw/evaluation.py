@@ -109,15 +109,21 @@ def make_estimator(model, chunk_size=DEFAULT_CHUNK, jit_compile=False):
   return cache[(chunk_size, jit_compile)]
 
 
-def _make_estimator(model, chunk_size, jit_compile):
+def make_estimator_fn(model):
+  """Uncompiled (x, num_samples, seed, chunk_size) -> (log p(x) [B], ess [B]) (for export)."""
   def log_w_fn(x, k, seed):
     return model.log_weights(x, k, seed).log_w
 
-  @tf.function(jit_compile=jit_compile, reduce_retracing=True)
-  def estimate(x, num_samples, seed):
+  def estimate(x, num_samples, seed, chunk_size):
     return streaming_log_mean_exp(log_w_fn, x, num_samples, chunk_size, seed)
 
   return estimate
+
+
+def _make_estimator(model, chunk_size, jit_compile):
+  estimate = make_estimator_fn(model)
+  return tf.function(lambda x, k, seed: estimate(x, k, seed, chunk_size),
+                     jit_compile=jit_compile, reduce_retracing=True)
 
 
 def log_likelihood(model, x, num_samples=5000, seed=0, batch_size=DEFAULT_BATCH,

@@ -140,3 +140,15 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   log(f"Test log-likelihood ({cfg.data.name}, K={cfg.eval.num_samples}, {len(lp)} examples): "
       f"{results['test_log_likelihood']:.2f} ± {results['test_log_likelihood_stderr']:.2f} nats")
   return results
+
+
+def load_run(workdir):
+  """(config, trained model) of a finished run in ``workdir``."""
+  import ml_collections
+  model_path = os.path.join(workdir, MODEL_FILE)
+  if not os.path.exists(model_path):
+    raise FileNotFoundError(f"{model_path} not found: train first with "
+                            f"python -m zoo.train --config=... --workdir={workdir}")
+  with open(os.path.join(workdir, CONFIG_FILE)) as f:
+    cfg = ml_collections.ConfigDict(json.load(f))
+  return cfg, keras.models.load_model(model_path)

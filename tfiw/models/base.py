@@ -63,6 +63,10 @@ class LatentVariableModel(keras.Model):
     seed: makes training draws reproducible (a counter advances it every step).
   """
 
+  # Head of every latent block (q and p between stochastic layers): "gaussian" gives
+  # (loc, raw_scale); a discrete-latent subclass sets "logits" (tfiw.models.sbn).
+  latent_head = "gaussian"
+
   def __init__(self, input_dim, latent_dims=(50,), hidden=(200, 200), activation="tanh",
                likelihood="bernoulli", num_samples=1, seed=0, **kwargs):
     super().__init__(**kwargs)
@@ -82,14 +86,15 @@ class LatentVariableModel(keras.Model):
     n = len(self.latent_dims)
     # q(z_1|x), q(z_2|z_1), ...
     self.encoder_blocks = [
-        StochasticBlock(self.hidden[l], self.latent_dims[l], "gaussian", activation,
+        StochasticBlock(self.hidden[l], self.latent_dims[l], self.latent_head, activation,
                         name=f"q_z{l + 1}") for l in range(n)]
     # p(x|z_1), p(z_1|z_2), ...  (mirrored hidden sizes)
     out_kind = "logits" if likelihood == "bernoulli" else "gaussian"
     self.decoder_blocks = [StochasticBlock(self.hidden[0][::-1], self.input_dim, out_kind,
                                            activation, name="p_x")]
     self.decoder_blocks += [
-        StochasticBlock(self.hidden[l][::-1], self.latent_dims[l - 1], "gaussian", activation,
+        StochasticBlock(self.hidden[l][::-1], self.latent_dims[l - 1], self.latent_head,
+                        activation,
                         name=f"p_z{l}") for l in range(1, n)]
     self._step_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros",
                                          trainable=False, name="step_seed_counter")
@@ -217,6 +222,22 @@ class LatentVariableModel(keras.Model):
   def encode(self, x):
     """Mean and scale of q(z_1 | x), [B, Z_1] each."""
     return self._gaussian(self.encoder_blocks[0], tf.cast(x, tf.float32))
+
+  def encode_top(self, x):
+    """Mean and scale of q at the top stochastic layer, [B, Z_L] each.
+
+    With several stochastic layers, the lower layers are passed through at their means
+    (a deterministic summary; q(z_L | x) itself is not Gaussian then).
+    """
+    h = tf.cast(x, tf.float32)
+    for block in self.encoder_blocks:
+      loc, scale = self._gaussian(block, h)
+      h = loc
+    return loc, scale
+
+  def reconstruct(self, x):
+    """E[x | z_1] at z_1 = E_q[z_1 | x] (mean reconstructions for pictures)."""
+    return self.likelihood_dist(self.encode(x)[0]).mean()
 
   def log_weights(self, x, num_samples, seed):
     """Draw K reparameterised samples z ~ q(z|x) and score them; returns ``LogWeights``."""

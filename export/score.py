@@ -1,0 +1,103 @@
+"""Score images and draw samples with an exported tfiw SavedModel, using TensorFlow only.
+
+This file imports neither tfiw nor tensorflow_probability: it is what a consumer of the
+SavedModel runs.
+
+  python export/score.py --model=exported/quickstart --data=test.npz --key=test
+  python export/score.py --model=exported/quickstart --data=x.npy --num_samples=100 \\
+      --output=scores.npy --samples=16 --samples_png=samples.png
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+
+def load_rows(path, key=None):
+  """Rows [N, D] float32 from a .npy file or one array of a .npz file."""
+  data = np.load(path)
+  if isinstance(data, np.lib.npyio.NpzFile):
+    keys = list(data.keys())
+    if key is None:
+      if len(keys) != 1:
+        raise SystemExit(f"{path} holds {keys}: choose one with --key")
+      key = keys[0]
+    if key not in keys:
+      raise SystemExit(f"{path} has no array {key!r}; it holds {keys}")
+    data = data[key]
+  data = np.asarray(data, np.float32)
+  return data.reshape(data.shape[0], -1) if data.ndim > 2 else data
+
+
+def score(model, x, num_samples=None, batch=1000):
+  """log p(x) per row (nats) from the log_prob (or log_prob_k) signature, in batches."""
+  out = []
+  for start in range(0, max(len(x), 1), batch):
+    xb = tf.constant(x[start:start + batch])
+    if num_samples is None:
+      out.append(model.signatures["log_prob"](x=xb)["log_prob"].numpy())
+    else:
+      out.append(model.signatures["log_prob_k"](
+          x=xb, num_samples=tf.constant(num_samples, tf.int32))["log_prob"].numpy())
+  return np.concatenate(out) if out else np.zeros([0], np.float32)
+
+
+def write_grid_png(path, images, shape, columns=8):
+  h, w = shape
+  rows = math.ceil(len(images) / columns)
+  grid = np.ones((rows * (h + 1) + 1, columns * (w + 1) + 1), np.float32)
+  for i, img in enumerate(np.clip(images, 0, 1)):
+    r, c = divmod(i, columns)
+    grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = (
+        img.reshape(h, w))
+  tf.io.write_file(path, tf.io.encode_png((grid * 255).round().astype(np.uint8)[..., None]))
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--model", required=True, help="SavedModel directory")
+  p.add_argument("--data", help=".npy or .npz file of rows to score")
+  p.add_argument("--key", help="array name inside a .npz file")
+  p.add_argument("--num_samples", type=int, help="K (default: the K exported in log_prob)")
+  p.add_argument("--output", help="write per-row log p(x) here (.npy)")
+  p.add_argument("--samples", type=int, default=0, help="draw this many samples")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--samples_npy", help="write samples here (.npy)")
+  p.add_argument("--samples_png", help="write the samples' means as a PNG grid")
+  args = p.parse_args(argv)
+
+  model = tf.saved_model.load(args.model)
+  info_path = os.path.join(args.model, "assets", "config.json")
+  info = json.load(open(info_path)) if os.path.exists(info_path) else {}
+  if args.data:
+    x = load_rows(args.data, args.key)
+    try:
+      lp = score(model, x, args.num_samples)
+    except tf.errors.InvalidArgumentError as e:
+      # The model names the problem (shape, NaN, non-binary values, K < 1).
+      msg = [ln for ln in str(e).splitlines() if "assertion failed" in ln]
+      raise SystemExit(f"input rejected by the model: {msg[0] if msg else e}")
+    k = args.num_samples or info.get("log_prob", {}).get("num_samples", "exported")
+    print(json.dumps({"num_examples": int(len(lp)), "num_samples": k,
+                      "mean_log_prob": float(np.mean(lp)) if len(lp) else None,
+                      "stderr": float(np.std(lp) / np.sqrt(len(lp))) if len(lp) else None}))
+    if args.output:
+      np.save(args.output, lp)
+  if args.samples:
+    out = model.signatures["sample"](num_samples=tf.constant(args.samples, tf.int32),
+                                     seed=tf.constant(args.seed, tf.int32))
+    if args.samples_npy:
+      np.save(args.samples_npy, out["x"].numpy())
+    if args.samples_png:
+      shape = info.get("image_shape") or [1, out["mean"].shape[1]]
+      write_grid_png(args.samples_png, out["mean"].numpy(), tuple(shape))
+    print(json.dumps({"samples": int(out["x"].shape[0]), "dim": int(out["x"].shape[1])}))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,86 @@
+"""Evaluate a trained run: K=5000 test log-likelihood, active units, KL, ESS, pictures.
+
+  python -m zoo.evaluate --workdir=runs/quickstart
+  python -m zoo.evaluate --workdir=runs/quickstart --num_samples=1000 --max_examples=500
+
+Prints a table, writes DIR/evaluation.json, DIR/samples.png and DIR/reconstructions.png,
+and logs the numbers and pictures to TensorBoard (DIR/tensorboard/eval).
+"""
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from tfiw import evaluation, images
+from zoo import trainer
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A zoo.train run directory.")
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", None, "K (default: the config's eval K).")
+_MAX_EXAMPLES = flags.DEFINE_integer("max_examples", 0, "Evaluate on the first N (0 = all).")
+_SEED = flags.DEFINE_integer("seed", None, "Evaluation seed (default: the config's).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local .npz datasets (else $TFIW_DATA_DIR).")
+_JIT = flags.DEFINE_bool("jit_compile", None, "XLA for the estimator (default: config).")
+flags.mark_flags_as_required(["workdir"])
+
+
+def evaluate_run(workdir, num_samples=None, max_examples=0, seed=None, data_dir=None,
+                 jit_compile=None):
+  cfg, model = trainer.load_run(workdir)
+  x = trainer.load_data(cfg, data_dir).test
+  x = x[:max_examples] if max_examples else x
+  k = num_samples or cfg.eval.num_samples
+  seed = cfg.seed if seed is None else seed
+  summary = evaluation.summarize(
+      model, x, num_samples=k, seed=seed, batch_size=cfg.eval.batch_size,
+      chunk_size=cfg.eval.chunk_size,
+      jit_compile=cfg.eval.jit_compile if jit_compile is None else jit_compile)
+  summary.update(method=cfg.method.name, dataset=cfg.data.name, seed=seed)
+
+  samples = evaluation.sample(model, 100, seed=seed, mean=True)
+  originals = x[:50]
+  recon = model.reconstruct(originals).numpy()
+  pictures = {"samples": images.grid(samples),
+              "reconstructions": images.side_by_side(originals, recon)}
+  for name, picture in pictures.items():
+    images.write_png(os.path.join(workdir, f"{name}.png"), picture)
+  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "eval"))
+  step = int(model.optimizer.iterations.numpy()) if model.optimizer else 0
+  with writer.as_default():
+    for key in ("log_likelihood", "kl_q_prior", "ess_mean"):
+      tf.summary.scalar(f"test/{key}", summary[key], step=step)
+    for name, picture in pictures.items():
+      tf.summary.image(name, picture[None, :, :, None], step=step)
+  with open(os.path.join(workdir, "evaluation.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  print(format_table(summary))
+  return summary
+
+
+def format_table(summary):
+  rows = [
+      ("method", summary["method"]), ("dataset", summary["dataset"]),
+      ("examples", summary["num_examples"]), ("K (importance samples)", summary["num_samples"]),
+      ("test log-likelihood (nats)",
+       f"{summary['log_likelihood']:.2f} ± {summary['log_likelihood_stderr']:.2f}"),
+      ("active units per layer", summary["active_units"]),
+      ("KL(q(z|x) || p(z)) (nats)", f"{summary['kl_q_prior']:.2f}"),
+      ("effective sample size (mean)", f"{summary['ess_mean']:.1f}"),
+      ("seconds (per example)",
+       f"{summary['seconds']:.1f} ({summary['seconds_per_example']:.4f})"),
+  ]
+  width = max(len(r[0]) for r in rows)
+  lines = [f"| {'metric'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
+  lines += [f"| {k.ljust(width)} | {v} |" for k, v in rows]
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  evaluate_run(_WORKDIR.value, _NUM_SAMPLES.value, _MAX_EXAMPLES.value, _SEED.value,
+               _DATA_DIR.value, _JIT.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

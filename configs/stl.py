@@ -1,0 +1,19 @@
+"""STL: "sticking the landing" φ-gradient for IWAE (Roeder, Wu & Duvenaud 2017).
+
+The recognition network's gradient drops the score term of q:
+sum_k w~_k ∂log w_k/∂z_k ∂z_k/∂φ. Zero variance when q is the exact posterior; biased for
+K > 1 (DReG, configs/dreg.py, is the unbiased fix). θ's gradient is IWAE's.
+The model is ``tfiw.IWAE(gradient="stl")``. Paper setting: Burda et al.'s architectures and
+schedule on MNIST/Omniglot (as configs/iwae.py), IWAE and VAE with and without STL.
+
+  python -m zoo.train --config=configs/stl.py:k=50 --workdir=runs/stl_k50
+  python -m zoo.train --config=configs/stl.py:runlocal --workdir=/tmp/stl   # seconds
+"""
+from configs import common
+
+
+def get_config(arg=None):
+  c = common.get_config(arg)
+  c.method.name = "stl"
+  c.method.gradient = "stl"
+  return c

@@ -32,7 +32,8 @@ def parse_arg(arg, **defaults):
 
 
 def get_config(arg=None, **extra_args):
-  a = parse_arg(arg, runlocal=False, k=50, layers=1, **extra_args)
+  # extra_args add method-specific arguments and may override these defaults (e.g. k).
+  a = parse_arg(arg, **{"runlocal": False, "k": 50, "layers": 1, **extra_args})
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.data = dict(name="binarized_mnist", data_dir="", batch_size=20)

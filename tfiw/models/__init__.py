@@ -1,12 +1,17 @@
 """Method registry: a plain dict from config name to model class."""
 from tfiw.models.base import LatentVariableModel, LogWeights
 from tfiw.models.iwae import IWAE, VAE
+from tfiw.models.rem import REM
+from tfiw.models.rws import RWS
 from tfiw.models import iwae as _iwae
 
 METHODS = {"vae": VAE, "iwae": IWAE}
 # Issue 7: named presets of the one IWAE class (factories; the model is an IWAE).
 METHODS.update(stl=_iwae.STL, dreg=_iwae.DREG, miwae=_iwae.MIWAE, ciwae=_iwae.CIWAE,
                piwae=_iwae.PIWAE)
+
+# Issue 4: the EM family (separate θ and φ objectives).
+METHODS.update(rws=RWS, rem=REM)
 
 
 def get_method(name):

@@ -1,0 +1,122 @@
+"""Reweighted wake-sleep (Bornschein & Bengio 2015; Le et al. 2019), and the plumbing
+shared by the EM family (RWS, REM): sampling without pathwise gradients, scoring fixed
+samples under q, dreaming (x, z) from the model, and the ``kl`` metric.
+
+θ and φ take separate gradients of separate losses (``tfiw.rem``); the base class's
+``train_step`` differentiates ``model_loss`` w.r.t. θ and ``inference_loss`` w.r.t. φ.
+"""
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfiw import distributions as dists
+from tfiw import rem as em
+from tfiw.models.base import LatentVariableModel
+
+
+class ReweightedModel(LatentVariableModel):
+  """Base of the EM family: score-type updates on samples held constant, plus ``kl``.
+
+  ``kl`` is KL(q(z|x) || p(z)), the proposal-quality measure of Dieng & Paisley (2019,
+  Fig. 2): in closed form for one stochastic layer, else a Monte Carlo estimate over the
+  K samples, mean_k [log q(z_k|x) - log p(z_k)].
+  """
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    self.kl_tracker = keras.metrics.Mean(name="kl")
+
+  @property
+  def metrics(self):
+    return super().metrics + [self.kl_tracker]
+
+  def _update_metrics(self, losses):
+    self.kl_tracker.update_state(losses.kl)
+    return super()._update_metrics(losses)
+
+  # ---- sampling and scoring with the samples held constant -------------------
+  def sample_recognition(self, x, num_samples, seed):
+    """K samples z ~ q(z|x), stop-gradiented, scored under q with φ's gradient.
+
+    Returns (zs, log_q, kl): zs per layer [K, B, Z_l] bottom first, log q(z|x) [K, B],
+    and KL(q(z|x) || p(z)) [B] (held constant: a metric).
+    """
+    self.build()
+    x = tf.cast(x, tf.float32)
+    seeds = tfp.random.split_seed(seed, len(self.latent_dims))
+    h, zs, log_q = x, [], 0.0
+    for l, block in enumerate(self.encoder_blocks):
+      loc, scale = self._gaussian(block, h)
+      if l == 0:
+        loc1, scale1 = loc, scale
+      q = dists.diag_gaussian(loc, scale)
+      # No pathwise gradient: RWS/REM are score-type updates on fixed samples.
+      z = tf.stop_gradient(q.sample(num_samples if l == 0 else (), seed=seeds[l]))
+      log_q += q.log_prob(z)
+      zs.append(z)
+      h = z
+    if len(zs) == 1:
+      kl = em.kl_diag_gaussian_to_standard_normal(loc1, scale1)
+    else:
+      kl = tf.reduce_mean(log_q - self.log_prior(zs), axis=0)
+    return tuple(zs), log_q, tf.stop_gradient(kl)
+
+  def log_recognition(self, x, zs):
+    """log q_φ(z_1..z_L | x) at given samples zs[l] [K, B, Z_l]; returns [K, B]."""
+    self.build()
+    h, log_q = tf.cast(x, tf.float32), 0.0
+    for block, z in zip(self.encoder_blocks, zs):
+      log_q += dists.diag_gaussian(*self._gaussian(block, h)).log_prob(z)
+      h = z
+    return log_q
+
+  def dream(self, num_samples, seed):
+    """(x, zs) ~ p_θ(x, z) by ancestral sampling, all held constant (for sleep-φ).
+
+    Returns x [N, D] and zs per layer [N, Z_l], bottom first.
+    """
+    self.build()
+    n = len(self.latent_dims)
+    seeds = tfp.random.split_seed(seed, n + 1)
+    zs = [dists.standard_normal(self.latent_dims[-1]).sample(num_samples, seed=seeds[0])]
+    for l in range(n - 1, 0, -1):
+      zs.insert(0, dists.diag_gaussian(*self._gaussian(self.decoder_blocks[l], zs[0])).sample(
+          seed=seeds[l]))
+    x = self.likelihood_dist(zs[0]).sample(seed=seeds[-1])
+    return tf.stop_gradient(x), tuple(tf.stop_gradient(z) for z in zs)
+
+
+@keras.saving.register_keras_serializable("tfiw")
+class RWS(ReweightedModel):
+  """Reweighted wake-sleep.
+
+  θ (wake-θ): Σ_k w̃_k ∇θ log p(x, z_k), z_k ~ q(z|x), w̃ self-normalised weights.
+  φ, chosen by ``phi_update``:
+    "wake_phi":  Σ_k w̃_k ∇φ log q(z_k|x) — the wake-φ update, a self-normalised estimate
+                 of -∇φ KL(p(z|x) || q(z|x)) (Bornschein & Bengio 2015, Le et al. 2019);
+    "sleep_phi": ∇φ log q(z|x) at (x, z) ~ p(x, z) dreamed from the model, one dream per
+                 example in the batch (the wake-sleep algorithm's sleep phase);
+    "mixed":     the mean of the two (Bornschein & Bengio's recommended combination).
+  The reported ``loss``/``bound`` is the K-sample IWAE bound of q's samples.
+  """
+
+  def __init__(self, *args, phi_update="wake_phi", **kwargs):
+    super().__init__(*args, **kwargs)
+    if phi_update not in em.PHI_UPDATES:
+      raise ValueError(f"phi_update must be one of {em.PHI_UPDATES}, got {phi_update!r}")
+    self.phi_update = phi_update
+
+  def get_config(self):
+    return {**super().get_config(), "phi_update": self.phi_update}
+
+  def compute_losses(self, x, seed):
+    x = tf.cast(x, tf.float32)
+    wake_seed, sleep_seed = tfp.random.split_seed(seed, 2)
+    zs, log_q, kl = self.sample_recognition(x, self.num_samples, wake_seed)
+    log_p = self.log_joint(x, zs)
+    sleep_log_q = None
+    if self.phi_update != "wake_phi":
+      x_dream, z_dream = self.dream(tf.shape(x)[0], sleep_seed)
+      sleep_log_q = self.log_recognition(x_dream, z_dream)
+    losses = em.rws(log_p, log_q, sleep_log_q, self.phi_update)
+    return em.EMLosses(*losses, kl=kl)

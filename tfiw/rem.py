@@ -1,0 +1,160 @@
+"""The EM family's math: reweighted wake-sleep and reweighted EM, as pure functions.
+
+Conventions as in ``tfiw.bounds``: the sample axis comes first, log-weights are
+``[K, B]``, samples ``[K, B, Z]``. No Keras, no state. The models in
+``tfiw/models/rws.py`` and ``tfiw/models/rem.py`` do the sampling and call these.
+
+Every loss here is a *zero-valued surrogate* (``tfiw.estimators`` convention): its value is
+``-mean(bound)`` (so the reported ``loss`` stays the negative IWAE bound) and its gradient
+is the method's, ``value + (s - stop_gradient(s))``.
+
+References:
+  Bornschein & Bengio (2015), "Reweighted wake-sleep", ICLR.
+  Le, Kosiorek, Siddharth, Teh & Wood (2019), "Revisiting reweighted wake-sleep for models
+    with stochastic control flow", UAI (wake-φ, sleep-φ).
+  Dieng & Paisley (2019), "Reweighted expectation maximization", arXiv:1906.05850
+    (REM v1, Algorithm 1; REM v2, Algorithm 2; equation numbers below are theirs).
+"""
+from typing import NamedTuple
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfiw import bounds
+from tfiw.estimators import Losses
+
+tfd = tfp.distributions
+
+COVARIANCES = ("weighted", "sample")
+
+
+def surrogate(value, s):
+  """A loss whose value is ``value`` and whose gradient is that of ``s`` (both scalars)."""
+  return tf.stop_gradient(value) + (s - tf.stop_gradient(s))
+
+
+def reweighted_nll(log_weights, log_density):
+  """-(1/B) Σ_b Σ_k w̃_kb log f(z_kb), w̃ = softmax_k(log_weights), weights held constant.
+
+  Its gradient is minus the self-normalised importance-sampling estimate of
+  E_{p(z|x)}[∇ log f(z)]: with f = p_θ(x, z) this is RWS's wake-θ update and IWAE's θ
+  gradient (REM eq. 9); with f = q_φ(z|x) and z held constant it is the wake-φ update,
+  an estimate of ∇φ KL(p(z|x) || q_φ(z|x)) (Le et al. 2019); with REM's weights β it is
+  REM's φ update (eq. 14) or REM v2's θ update (eq. 24).
+  Returns a scalar.
+  """
+  w = tf.stop_gradient(bounds.normalized_weights(log_weights))
+  return -tf.reduce_mean(tf.reduce_sum(w * log_density, axis=0))
+
+
+def moment_match(z, log_w, epsilon=1e-3, covariance="weighted"):
+  """REM's hyperproposal s(z) = N(μ, Σ), fitted per example by moment matching.
+
+  With α = softmax_k(log w) the self-normalised weights of K samples z_k ~ q(z|x):
+    μ = Σ_k α_k z_k                                                      (eq. 22)
+    Σ = Σ_k α_k (z_k - μ)(z_k - μ)^T + ε I        covariance="weighted" (eq. 22, Alg. 1)
+    Σ = 1/(K-1) Σ_k (z_k - μ)(z_k - μ)^T + ε I    covariance="sample"   (eq. 23; the
+                                                   authors' released code, with ε=1e-6)
+  The weighted form is a consistent estimate of the posterior covariance; it has rank
+  ≤ min(K - 1, Z), so ε > 0 keeps Σ positive definite when K is small relative to the latent
+  dimension (the paper's remedy). Everything is held constant: s has no free parameters.
+
+  Args:
+    z: [K, B, Z] samples from the recognition model.
+    log_w: [K, B] their log importance weights log p(x, z) - log q(z|x).
+    epsilon: ridge added to the diagonal of Σ.
+    covariance: "weighted" or "sample".
+  Returns:
+    (loc [B, Z], scale_tril [B, Z, Z]) with scale_tril the Cholesky factor of Σ.
+  """
+  if covariance not in COVARIANCES:
+    raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
+  z, log_w = tf.stop_gradient(z), tf.stop_gradient(log_w)
+  alpha = bounds.normalized_weights(log_w)[..., None]                  # [K, B, 1]
+  loc = tf.reduce_sum(alpha * z, axis=0)                               # [B, Z]
+  d = z - loc
+  if covariance == "weighted":
+    cov = tf.einsum("kbi,kbj->bij", alpha * d, d)
+  else:
+    k = tf.cast(tf.shape(z)[0], z.dtype)
+    cov = tf.einsum("kbi,kbj->bij", d, d) / tf.maximum(k - 1.0, 1.0)
+  cov += epsilon * tf.eye(tf.shape(z)[-1], dtype=z.dtype)
+  return loc, tf.linalg.cholesky(cov)
+
+
+def hyperproposal(loc, scale_tril):
+  """s(z) as a batch [B] of full-covariance Gaussians over [Z] (Cholesky-parameterised)."""
+  return tfd.MultivariateNormalTriL(loc=loc, scale_tril=scale_tril)
+
+
+def kl_diag_gaussian_to_standard_normal(loc, scale):
+  """KL(N(loc, diag scale²) || N(0, I)) in closed form, summed over the last axis: [B]."""
+  return 0.5 * tf.reduce_sum(tf.square(loc) + tf.square(scale) - 1.0
+                             - 2.0 * tf.math.log(scale), axis=-1)
+
+
+class EMLosses(NamedTuple):
+  """``tfiw.estimators.Losses`` plus REM's proposal-quality measure (same first fields)."""
+  model_loss: tf.Tensor      # scalar, gradient taken w.r.t. θ
+  inference_loss: tf.Tensor  # scalar, gradient taken w.r.t. φ
+  bound: tf.Tensor           # [B], reported IWAE bound (nats)
+  ess: tf.Tensor             # [B], effective sample size of the recognition model's weights
+  kl: tf.Tensor              # [B], KL(q(z|x) || p(z)) (nats), a metric only
+
+
+PHI_UPDATES = ("wake_phi", "sleep_phi", "mixed")
+
+
+def rws(log_p, log_q, sleep_log_q=None, phi_update="wake_phi"):
+  """Reweighted wake-sleep losses (Bornschein & Bengio 2015; Le et al. 2019).
+
+  Args:
+    log_p: [K, B] log p_θ(x, z_k) at samples z_k ~ q(z|x) held constant (no pathwise
+      gradient: the samples are stop-gradiented before scoring).
+    log_q: [K, B] log q_φ(z_k | x) at the same constant samples.
+    sleep_log_q: [N] log q_φ(z_n | x_n) at pairs (x_n, z_n) ~ p_θ(x, z) dreamed from the
+      model and held constant; needed for phi_update "sleep_phi" and "mixed".
+    phi_update: "wake_phi":  ∇φ ≈ -Σ_k w̃_k ∇φ log q(z_k|x) (inclusive KL(p(z|x)||q));
+      "sleep_phi": ∇φ ≈ -(1/N) Σ_n ∇φ log q(z_n|x_n) (KL(p(z|x)||q) averaged over p(x));
+      "mixed": the mean of the two.
+  Returns:
+    ``tfiw.estimators.Losses``: θ follows Σ_k w̃_k ∇θ log p(x, z_k) (wake-θ, the IWAE θ
+    gradient); both losses are valued at -mean(IWAE bound).
+  """
+  if phi_update not in PHI_UPDATES:
+    raise ValueError(f"phi_update must be one of {PHI_UPDATES}, got {phi_update!r}")
+  log_w = log_p - log_q
+  bound = bounds.iwae_bound(log_w)
+  value = -tf.reduce_mean(bound)
+  wake = lambda: reweighted_nll(log_w, log_q)
+  sleep = lambda: -tf.reduce_mean(sleep_log_q)
+  phi = {"wake_phi": wake, "sleep_phi": sleep,
+         "mixed": lambda: 0.5 * (wake() + sleep())}[phi_update]()
+  return Losses(surrogate(value, reweighted_nll(log_w, log_p)), surrogate(value, phi),
+                bound, bounds.effective_sample_size(log_w))
+
+
+def rem(log_p, log_q, log_p_s, log_s, log_r_s, version=1):
+  """Reweighted EM losses (Dieng & Paisley 2019, Algorithms 1 and 2).
+
+  Args:
+    log_p, log_q: [K, B] log p_θ(x, z_k), log q_φ(z_k|x) at constant z_k ~ q(z|x);
+      log w = log_p - log_q gives the weights α (eq. 9) and the reported bound.
+    log_p_s, log_s, log_r_s: [K, B] log p_θ(x, z'_k), log s(z'_k), log q_φ(z'_k|x) at
+      constant z'_k ~ s(z), the moment-matched hyperproposal; log v = log_p_s - log_s
+      gives the weights β (eq. 14).
+    version: 1 — θ follows Σ_k α_k ∇θ log p(x, z_k)  (IWAE's θ gradient, eq. 9);
+             2 — θ follows Σ_k β_k ∇θ log p(x, z'_k) (eq. 24).
+      Both: φ follows Σ_k β_k ∇φ log q(z'_k|x), the inclusive-KL gradient (eq. 14).
+  Returns:
+    ``tfiw.estimators.Losses`` with the IWAE bound of the recognition model's samples and
+    their ESS.
+  """
+  if version not in (1, 2):
+    raise ValueError(f"REM version must be 1 or 2, got {version!r}")
+  log_w, log_v = log_p - log_q, log_p_s - log_s
+  bound = bounds.iwae_bound(log_w)
+  value = -tf.reduce_mean(bound)
+  theta = reweighted_nll(log_w, log_p) if version == 1 else reweighted_nll(log_v, log_p_s)
+  return Losses(surrogate(value, theta), surrogate(value, reweighted_nll(log_v, log_r_s)),
+                bound, bounds.effective_sample_size(log_w))

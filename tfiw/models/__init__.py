@@ -14,6 +14,11 @@ METHODS.update(stl=_iwae.STL, dreg=_iwae.DREG, miwae=_iwae.MIWAE, ciwae=_iwae.CI
 METHODS.update(rws=RWS, rem=REM)
 
 
+# Issue 5: sigmoid belief networks (binary latents) with score-function estimators.
+from tfiw.models.sbn import NVIL, SBN, VIMCO, Reinforce  # noqa: E402
+METHODS.update(reinforce=Reinforce, nvil=NVIL, vimco=VIMCO)
+
+
 def get_method(name):
   """The model class registered as ``name``; an unknown name lists the valid ones."""
   try:

@@ -14,7 +14,7 @@ from configs import common
 
 
 def get_config(arg=None):
-  c = common.get_config(arg, )
+  c = common.get_config(arg)
   c.method.name = "iwae"
   c.method.num_samples = 5
   c.data.batch_size = 100

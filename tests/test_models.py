@@ -136,3 +136,11 @@ def test_output_bias_from_data_mean():
   model.set_output_bias([0.25, 0.5, 0.9])
   bias = model.decoder_blocks[0].output_bias.numpy()
   np.testing.assert_allclose(1 / (1 + np.exp(-bias)), [0.25, 0.5, 0.9], rtol=1e-5)
+
+
+def test_fast_bernoulli_log_prob_equals_tfp():
+  from tfiw import distributions as dists
+  logits = tf.random.stateless_normal([3, 4, 9], seed=[1, 2]) * 4
+  x = tf.cast(tf.random.stateless_uniform([4, 9], seed=[3, 4]) < 0.5, tf.float32)
+  np.testing.assert_allclose(dists.bernoulli_log_prob(logits, x),
+                             dists.bernoulli(logits).log_prob(x), rtol=1e-5, atol=1e-5)

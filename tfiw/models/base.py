@@ -264,9 +264,15 @@ class LatentVariableModel(keras.Model):
           zs[l - 1])
     return log_p
 
+  def log_likelihood(self, x, z1):
+    """log p(x | z_1) for z_1 [K, B, Z_1]; returns [K, B]."""
+    if self.likelihood == "bernoulli":
+      return dists.bernoulli_log_prob(_apply(self.decoder_blocks[0], z1), x)
+    return self.likelihood_dist(z1).log_prob(x)
+
   def log_joint(self, x, zs):
     """log p(x, z_1..z_L); returns [K, B]."""
-    return self.log_prior(zs) + self.likelihood_dist(zs[0]).log_prob(x)
+    return self.log_prior(zs) + self.log_likelihood(x, zs[0])
 
   def generate(self, num_samples, seed):
     """Ancestral sampling z_L -> ... -> z_1 -> x; returns (x, E[x | z_1]), [N, D] each."""

@@ -1,0 +1,229 @@
+"""Throughput benchmark: training steps/s and K=5000 evaluation, against the machine's own
+matmul speed measured on the same shapes in the same run.
+
+  python -m zoo.benchmark --out=docs/benchmark                # the default suite
+  python -m zoo.benchmark --methods=iwae --layers=1 --settings=20x50 --jit=true --repeats=3
+
+Utilisation = achieved model FLOP/s / measured matmul FLOP/s, where model FLOPs count the
+matmuls only (forward 2*rows*in*out per Dense layer; a training step counts forward plus
+backward as 3x forward) and the matmul rate is the fastest of TensorFlow's default
+(oneDNN) kernel and XLA's on each of the model's own matmul shapes. Timings exclude
+compilation and warm-up; each figure is the median over repeats, with min and max.
+Writes OUT.json and OUT.md.
+"""
+import json
+import os
+import platform
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+import tfiw
+from tfiw import data as tfiw_data, evaluation
+from configs.common import ARCHITECTURES
+
+_METHODS = flags.DEFINE_list("methods", ["vae", "iwae"], "Methods from tfiw.METHODS.")
+_LAYERS = flags.DEFINE_list("layers", ["1", "2"], "Stochastic layers (Burda architectures).")
+_SETTINGS = flags.DEFINE_list("settings", ["20x50", "100x5"], "Training BATCHxK settings.")
+_JIT = flags.DEFINE_list("jit", ["true", "false"], "jit_compile values to compare.")
+_STEPS = flags.DEFINE_integer("steps", 300, "Training steps per timed repeat.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repeats (median reported).")
+_STEPS_PER_EXECUTION = flags.DEFINE_integer("steps_per_execution", 1, "Keras steps_per_execution.")
+_EVAL_EXAMPLES = flags.DEFINE_integer("eval_examples", 200, "Test examples for the K=5000 timing "
+                                      "(0 skips evaluation).")
+_EVAL_K = flags.DEFINE_integer("eval_k", 5000, "K for the evaluation timing.")
+_EVAL_BATCH = flags.DEFINE_integer("eval_batch", evaluation.DEFAULT_BATCH, "Eval examples/block.")
+_EVAL_CHUNK = flags.DEFINE_integer("eval_chunk", evaluation.DEFAULT_CHUNK, "Eval samples/chunk.")
+_DEVICE = flags.DEFINE_string("device", None, "e.g. /GPU:0 (default: TensorFlow's choice).")
+_OUT = flags.DEFINE_string("out", "runs/benchmark", "Output path prefix (.json and .md).")
+
+
+def matmul_shapes(model, batch, k):
+  """[(rows, in, out)] of every Dense matmul in one forward pass over a batch and K samples.
+
+  The first recognition block sees each example once (B rows); every other block runs
+  once per importance sample (K*B rows).
+  """
+  shapes = []
+  for i, block in enumerate(model.encoder_blocks + model.decoder_blocks):
+    rows = batch if i == 0 else batch * k
+    for layer in block._flatten_layers(include_self=False):
+      if isinstance(layer, keras.layers.Dense):
+        shapes.append((rows, int(layer.kernel.shape[0]), int(layer.kernel.shape[1])))
+  return shapes
+
+
+def flops(shapes):
+  return sum(2 * r * i * o for r, i, o in shapes)
+
+
+def _time(fn, repeats):
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return times
+
+
+def matmul_seconds(shapes, repeats=5):
+  """Fastest (TF default vs XLA) time for the matmuls of ``shapes``, summed over shapes."""
+  total, detail = 0.0, []
+  for rows, n_in, n_out in sorted(set(shapes)):
+    a = tf.random.normal([rows, n_in])
+    w = tf.random.normal([n_in, n_out])
+    best = {}
+    for jit in (False, True):
+      f = tf.function(lambda a, w: tf.reduce_sum(tf.matmul(a, w)), jit_compile=jit)
+      f(a, w).numpy()
+      reps = max(1, int(2e9 / (2 * rows * n_in * n_out)))  # ~2 GFLOP per timing
+      best[jit] = min(_time(lambda: [f(a, w) for _ in range(reps)][-1].numpy(), repeats)) / reps
+    count = shapes.count((rows, n_in, n_out))
+    total += count * min(best.values())
+    fl = 2 * rows * n_in * n_out
+    detail.append({"shape": [rows, n_in, n_out], "count": count,
+                   "tf_gflops": fl / best[False] / 1e9, "xla_gflops": fl / best[True] / 1e9})
+  return total, detail
+
+
+def build(method, layers, k):
+  arch = ARCHITECTURES[layers]
+  return tfiw.get_method(method)(input_dim=784, latent_dims=arch["latent_dims"],
+                                 hidden=arch["hidden"], num_samples=k, seed=0)
+
+
+def bench_training(method, layers, batch, k, jit, x_train):
+  keras.utils.set_random_seed(0)
+  model = build(method, layers, k)
+  model.set_output_bias(x_train.mean(0))
+  model.compile(keras.optimizers.Adam(1e-3, epsilon=1e-4), jit_compile=jit,
+                steps_per_execution=_STEPS_PER_EXECUTION.value)
+  ds = tfiw_data.train_dataset(x_train, batch, 0, False)
+  steps = _STEPS.value
+  fit = lambda n: model.fit(ds, epochs=1, steps_per_epoch=n, verbose=0)
+  fit(max(20, _STEPS_PER_EXECUTION.value * 2))  # compile + warm up
+  rates = [steps / t for t in _time(lambda: fit(steps), _REPEATS.value)]
+  shapes = matmul_shapes(model, batch, k)
+  step_flops = 3 * flops(shapes)
+  mm_seconds, _ = matmul_seconds(shapes)
+  med = statistics.median(rates)
+  return {
+      "kind": "train", "method": method, "layers": layers, "batch": batch, "k": k, "jit": jit,
+      "steps_per_s": med, "steps_per_s_min": min(rates), "steps_per_s_max": max(rates),
+      "examples_k_per_s": med * batch * k, "model_gflop_per_step": step_flops / 1e9,
+      "achieved_gflops": med * step_flops / 1e9,
+      "matmul_gflops": flops(shapes) / mm_seconds / 1e9,
+      # Both rates count the same matmuls, so their ratio is the share of peak reached.
+      "utilisation": (med * step_flops) / (flops(shapes) / mm_seconds),
+  }
+
+
+def bench_eval(layers, jit, x_test):
+  model = build("iwae", layers, 1)
+  model.set_output_bias(x_test.mean(0))
+  n, k = _EVAL_EXAMPLES.value, _EVAL_K.value
+  kwargs = dict(num_samples=k, batch_size=_EVAL_BATCH.value, chunk_size=_EVAL_CHUNK.value,
+                jit_compile=jit)
+  evaluation.log_likelihood(model, x_test[:_EVAL_BATCH.value], **kwargs)  # compile, warm up
+  times = _time(lambda: evaluation.log_likelihood(model, x_test[:n], **kwargs),
+                max(1, _REPEATS.value // 2))
+  chunk = min(_EVAL_CHUNK.value, k)
+  # Per block of B examples: ceil(K / chunk) chunks, each a forward pass over chunk*B rows.
+  shapes = matmul_shapes(model, _EVAL_BATCH.value, chunk)
+  per_example = flops(shapes) * -(-k // chunk) / _EVAL_BATCH.value
+  mm_seconds, detail = matmul_seconds(shapes)
+  mm_rate = flops(shapes) / mm_seconds
+  med = statistics.median(times)
+  return {
+      "kind": "eval", "method": "iwae", "layers": layers, "k": k, "jit": jit, "examples": n,
+      "seconds_per_example": med / n, "seconds_per_example_min": min(times) / n,
+      "seconds_per_example_max": max(times) / n, "examples_per_s": n / med,
+      "full_test_set_seconds": 10000 * med / n,
+      "model_gflop_per_example": per_example / 1e9,
+      "achieved_gflops": per_example * n / med / 1e9, "matmul_gflops": mm_rate / 1e9,
+      "utilisation": per_example * n / med / mm_rate, "matmul_detail": detail,
+  }
+
+
+def markdown(results, meta):
+  lines = [f"Machine: {meta['machine']}; TensorFlow {meta['tensorflow']}; "
+           f"command: `{meta['command']}`", ""]
+  train = [r for r in results if r["kind"] == "train"]
+  if train:
+    lines += ["| method | layers | batch x K | XLA | steps/s (min–max) | examples·K/s | "
+              "model GFLOP/s | matmul GFLOP/s | utilisation | XLA speed-up |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in train:
+      twin = [o for o in train if o["jit"] != r["jit"] and all(
+          o[key] == r[key] for key in ("method", "layers", "batch", "k"))]
+      speedup = (f"{r['steps_per_s'] / twin[0]['steps_per_s']:.2f}x"
+                 if twin and r["jit"] else "")
+      lines.append(
+          f"| {r['method']} | {r['layers']} | {r['batch']}x{r['k']} | {r['jit']} | "
+          f"{r['steps_per_s']:.1f} ({r['steps_per_s_min']:.1f}–{r['steps_per_s_max']:.1f}) | "
+          f"{r['examples_k_per_s']:.0f} | {r['achieved_gflops']:.1f} | {r['matmul_gflops']:.1f} "
+          f"| {100 * r['utilisation']:.0f}% | {speedup} |")
+  evals = [r for r in results if r["kind"] == "eval"]
+  if evals:
+    lines += ["", "| evaluation | layers | K | XLA | s/example (min–max) | full test set (s) | "
+              "model GFLOP/s | matmul GFLOP/s | utilisation |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in evals:
+      lines.append(
+          f"| log p(x) | {r['layers']} | {r['k']} | {r['jit']} | {r['seconds_per_example']:.4f} "
+          f"({r['seconds_per_example_min']:.4f}–{r['seconds_per_example_max']:.4f}) | "
+          f"{r['full_test_set_seconds']:.0f} | {r['achieved_gflops']:.1f} | "
+          f"{r['matmul_gflops']:.1f} | {100 * r['utilisation']:.0f}% |")
+  return "\n".join(lines) + "\n"
+
+
+def run(out):
+  x = tfiw_data.load("binarized_mnist")
+  results = []
+  jits = [j.lower() in ("1", "true", "yes") for j in _JIT.value]
+  for method in _METHODS.value:
+    for layers in map(int, _LAYERS.value):
+      for setting in _SETTINGS.value:
+        batch, k = map(int, setting.lower().split("x"))
+        for jit in jits:
+          r = bench_training(method, layers, batch, k, jit, x.train)
+          print(json.dumps({key: v for key, v in r.items()}), flush=True)
+          results.append(r)
+  if _EVAL_EXAMPLES.value:
+    for layers in map(int, _LAYERS.value):
+      for jit in jits:
+        r = bench_eval(layers, jit, x.test)
+        print(json.dumps({key: v for key, v in r.items() if key != "matmul_detail"}), flush=True)
+        results.append(r)
+  meta = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
+                     f"{os.cpu_count()} CPUs, devices "
+                     f"{[d.name for d in tf.config.list_logical_devices()]}",
+          "tensorflow": tf.__version__, "keras": keras.__version__,
+          "command": "python -m zoo.benchmark " + " ".join(
+              f"--{f.name}={f.value}" for f in flags.FLAGS.get_key_flags_for_module(__name__)
+              if f.present),
+          "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+  os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+  with open(out + ".json", "w") as f:
+    json.dump({"meta": meta, "results": results}, f, indent=2)
+  table = markdown(results, meta)
+  with open(out + ".md", "w") as f:
+    f.write(table)
+  print(table)
+  return results
+
+
+def main(argv):
+  del argv
+  if _DEVICE.value:
+    with tf.device(_DEVICE.value):
+      run(_OUT.value)
+  else:
+    run(_OUT.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -80,7 +80,7 @@ def matmul_seconds(shapes, repeats=5):
     for jit in (False, True):
       f = tf.function(lambda a, w: tf.reduce_sum(tf.matmul(a, w)), jit_compile=jit)
       f(a, w).numpy()
-      reps = max(1, int(2e9 / (2 * rows * n_in * n_out)))  # ~2 GFLOP per timing
+      reps = min(50, max(1, int(2e9 / (2 * rows * n_in * n_out))))  # ~2 GFLOP per timing
       best[jit] = min(_time(lambda: [f(a, w) for _ in range(reps)][-1].numpy(), repeats)) / reps
     count = shapes.count((rows, n_in, n_out))
     total += count * min(best.values())
@@ -109,7 +109,7 @@ def bench_training(method, layers, batch, k, jit, x_train):
   rates = [steps / t for t in _time(lambda: fit(steps), _REPEATS.value)]
   shapes = matmul_shapes(model, batch, k)
   step_flops = 3 * flops(shapes)
-  mm_seconds, _ = matmul_seconds(shapes)
+  mm_seconds, _ = matmul_seconds(shapes, _REPEATS.value)
   med = statistics.median(rates)
   return {
       "kind": "train", "method": method, "layers": layers, "batch": batch, "k": k, "jit": jit,
@@ -135,7 +135,7 @@ def bench_eval(layers, jit, x_test):
   # Per block of B examples: ceil(K / chunk) chunks, each a forward pass over chunk*B rows.
   shapes = matmul_shapes(model, _EVAL_BATCH.value, chunk)
   per_example = flops(shapes) * -(-k // chunk) / _EVAL_BATCH.value
-  mm_seconds, detail = matmul_seconds(shapes)
+  mm_seconds, detail = matmul_seconds(shapes, _REPEATS.value)
   mm_rate = flops(shapes) / mm_seconds
   med = statistics.median(times)
   return {

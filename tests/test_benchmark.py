@@ -1,0 +1,24 @@
+"""The benchmark tool runs end to end on a tiny setting (timings themselves are not tested)."""
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_benchmark_runs_on_a_tiny_setting(tmp_path):
+  out = str(tmp_path / "bench")
+  res = subprocess.run(
+      [sys.executable, "-m", "zoo.benchmark", "--methods=iwae", "--layers=1", "--settings=4x2",
+       "--jit=true", "--steps=3", "--repeats=1", "--eval_examples=4", "--eval_k=10",
+       "--eval_batch=4", "--eval_chunk=5", f"--out={out}"],
+      cwd=REPO, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert res.returncode == 0, res.stderr[-3000:]
+  results = json.load(open(out + ".json"))["results"]
+  kinds = sorted(r["kind"] for r in results)
+  assert kinds == ["eval", "train"]
+  for r in results:
+    assert r["achieved_gflops"] > 0 and 0 < r["utilisation"]
+  assert "| iwae | 1 | 4x2 |" in open(out + ".md").read()

@@ -50,7 +50,8 @@ def main(argv):
                                               seed=_SEED.value)
   out = _OUT.value or os.path.join(_WORKDIR.value, "grad_variance.json")
   payload = {"workdir": _WORKDIR.value, "method": cfg.method.name, "dataset": cfg.data.name,
-             "step": int(model.optimizer.iterations.numpy()) if model.optimizer else None,
+             "step": (int(model.optimizer.iterations.numpy())
+                      if getattr(model, "optimizer", None) is not None else None),
              "estimators": results}
   with open(out, "w") as f:
     json.dump(payload, f, indent=2)

@@ -39,7 +39,8 @@ def evaluate_run(workdir, num_samples=None, max_examples=0, seed=None, data_dir=
   summary.update(method=cfg.method.name, dataset=cfg.data.name, seed=seed)
 
   samples = evaluation.sample(model, 100, seed=seed, mean=True)
-  originals = x[:50]
+  # Evenly spaced test images: the binarized-MNIST test file is ordered by digit.
+  originals = x[np.linspace(0, len(x) - 1, min(50, len(x))).astype(int)]
   recon = model.reconstruct(originals).numpy()
   pictures = {"samples": images.grid(samples),
               "reconstructions": images.side_by_side(originals, recon)}

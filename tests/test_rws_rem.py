@@ -162,6 +162,7 @@ def test_zoo_train_rem_runlocal_end_to_end(tmp_path):
   from configs import rem as rem_config
   from zoo import trainer
   cfg = rem_config.get_config("runlocal,version=1")
+  cfg.train.epochs, cfg.eval.max_examples = 1, 100  # runlocal, shorter still: test budget
   results = trainer.train_and_evaluate(cfg, str(tmp_path), log=lambda *a: None)
   assert results["method"] == "rem" and np.isfinite(results["test_log_likelihood"])
   assert os.path.exists(tmp_path / "model.keras")

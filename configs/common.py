@@ -44,6 +44,11 @@ def get_config(arg=None, **extra_args):
   c.optim = dict(learning_rate=1e-3, adam_epsilon=1e-4, schedule="burda")
   c.train = dict(epochs=3280, steps_per_epoch=0, jit_compile=True, steps_per_execution=1,
                  validation_freq=10, validation_examples=1000, verbose="auto")
+  # tf.distribute: "default" (one device), "mirrored" (all local GPUs, else all logical
+  # CPUs), "multi_worker" (MultiWorkerMirroredStrategy from TF_CONFIG). logical_cpus > 0
+  # splits the CPU into that many logical devices (to try distribution without GPUs).
+  c.train.strategy = "default"
+  c.train.logical_cpus = 0
   # Test log-likelihood: IWAE bound with K=5000 on the full test set (0 = all examples).
   c.eval = dict(num_samples=5000, chunk_size=500, batch_size=100, max_examples=0,
                 jit_compile=False)

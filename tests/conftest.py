@@ -13,3 +13,9 @@ def shared_data():
   if not os.path.isdir(SHARED_DATA):
     pytest.skip("../shared/data is not present")
   return SHARED_DATA
+
+
+def pytest_configure(config):
+  # Registered, not deselected: slow tests (e.g. two-worker training) run in CI too;
+  # `-m "not slow"` skips them locally.
+  config.addinivalue_line("markers", "slow: long end-to-end test (runs by default, in CI too)")

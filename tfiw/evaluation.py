@@ -152,6 +152,58 @@ def log_likelihood(model, x, num_samples=5000, seed=0, batch_size=DEFAULT_BATCH,
   return (out, ess) if return_ess else out
 
 
+def log_likelihood_distributed(model, x, strategy, num_samples=5000, seed=0,
+                               batch_size=DEFAULT_BATCH, chunk_size=DEFAULT_CHUNK,
+                               jit_compile=False, verbose=0, return_ess=False):
+  """``log_likelihood`` with its blocks of examples spread over ``strategy``'s replicas.
+
+  Block b keeps its seed [seed, b] and the same compiled estimator, so the numbers equal
+  the single-device ones; only where each block runs changes. Each round, replica r
+  (of R in sync) scores block round * R + r (a short last round repeats a block and
+  drops it), and the results are gathered to every worker, so under
+  MultiWorkerMirroredStrategy every worker must call this.
+  """
+  if int(num_samples) < 1:
+    raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+  x = check_input(model, x)
+  chunk_size = int(min(chunk_size, num_samples))
+  estimate = make_estimator(model, chunk_size, jit_compile)
+  n = x.shape[0]
+  batch_size = max(1, min(batch_size, n))
+  blocks = list(_batches(x, batch_size))
+  replicas = strategy.num_replicas_in_sync
+  k = tf.constant(num_samples, tf.int32)
+
+  @tf.function(autograph=False)
+  def score_round(xs, seeds):
+    return strategy.run(lambda xb, sb: estimate(xb, k, sb), args=(xs, seeds))
+
+  def gather(values):
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):  # other workers' too
+      return [strategy.gather(v, 0).numpy() for v in values]
+    return [np.concatenate([t.numpy() for t in strategy.experimental_local_results(v)])
+            for v in values]
+
+  out, ess = np.zeros(n), np.zeros(n)
+  progress = _Progress(n, f"log p(x), K={num_samples}, {replicas} replicas", verbose)
+  for first in range(0, len(blocks), replicas):
+    ids = [min(first + r, len(blocks) - 1) for r in range(replicas)]
+    xs = strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.constant(blocks[ids[ctx.replica_id_in_sync_group]][2]))
+    seeds = strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.constant([seed, ids[ctx.replica_id_in_sync_group]], tf.int32))
+    # Gathered in a second step, not inside score_round: a collective waiting in the same
+    # graph as the replicas' sampling loops can starve a small CPU thread pool (it hung).
+    lp, e = gather(score_round(xs, seeds))
+    lp, e = lp.reshape(replicas, batch_size), e.reshape(replicas, batch_size)
+    for r, b in enumerate(ids[:len(blocks) - first]):
+      start, valid, _ = blocks[b]
+      out[start:start + valid] = lp[r, :valid]
+      ess[start:start + valid] = e[r, :valid]
+    progress.update(blocks[ids[-1]][0] + blocks[ids[-1]][1])
+  return (out, ess) if return_ess else out
+
+
 def sample(model, num_samples, seed=0, mean=False):
   """Ancestral samples from p(x), numpy [N, D]; ``mean=True`` gives E[x | z_1]."""
   x, m = model.generate(int(num_samples), tf.constant([seed, 0], tf.int32))

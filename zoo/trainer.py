@@ -8,9 +8,13 @@ Workdir layout:
   tensorboard/        TensorBoard logs (train/validation metrics, evaluation)
   model.keras         the trained model (native Keras format)
   results.json        the final evaluation; its presence marks the run as finished
+  backup_worker<i>/   (multi_worker only) non-chief worker i's own BackupAndRestore state;
+                      non-chief workers write everything else to a temporary directory
 """
 import json
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -21,6 +25,68 @@ import tfiw
 from tfiw import data as tfiw_data, evaluation, schedules
 
 CONFIG_FILE, RESULTS_FILE, MODEL_FILE = "config.json", "results.json", "model.keras"
+
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+# One strategy object per name and process: two MirroredStrategy objects over the same
+# devices hand out clashing collective keys (a resumed run in the same process then fails
+# with "Shape mismatch in the collective instance"), and MultiWorkerMirroredStrategy can
+# only be set up once.
+_STRATEGY_CACHE = {}
+
+
+def split_cpu(num_devices):
+  """Split the host CPU into ``num_devices`` logical devices (data parallelism without GPUs).
+
+  Must run before TensorFlow initialises its devices, i.e. early in a fresh process.
+  """
+  cpu = tf.config.list_physical_devices("CPU")[0]
+  current = tf.config.get_logical_device_configuration(cpu)
+  if current and len(current) == num_devices:
+    return
+  try:
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
+  except RuntimeError as e:
+    raise RuntimeError(f"train.logical_cpus={num_devices} needs a fresh process: TensorFlow "
+                       "has initialised its devices already") from e
+
+
+def make_strategy(name, logical_cpus=0):
+  """The ``tf.distribute`` strategy named by ``train.strategy``.
+
+  "mirrored" replicates over all local GPUs, or all logical CPUs when there is no GPU
+  (MirroredStrategy's own default would use one CPU only). "multi_worker" reads the
+  cluster from TF_CONFIG; it is created before anything initialises TensorFlow's
+  devices, since collective ops can only be configured then.
+  """
+  if name not in STRATEGIES:
+    raise ValueError(f"unknown train.strategy {name!r}; valid: {list(STRATEGIES)}")
+  if logical_cpus:
+    split_cpu(int(logical_cpus))
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name not in _STRATEGY_CACHE:
+    if name == "multi_worker":
+      strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    elif tf.config.list_physical_devices("GPU"):
+      strategy = tf.distribute.MirroredStrategy()
+    else:
+      strategy = tf.distribute.MirroredStrategy(
+          [d.name for d in tf.config.list_logical_devices("CPU")])
+    _STRATEGY_CACHE[name] = strategy
+  return _STRATEGY_CACHE[name]
+
+
+def worker_role(strategy):
+  """(is_chief, task_id): the chief is task "chief", or worker 0 of a cluster without one."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True, 0
+  task_type, task_id = resolver.task_type, resolver.task_id or 0
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return (task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief),
+          task_id)
 
 
 def build_model(cfg, input_dim, likelihood="bernoulli"):
@@ -62,8 +128,14 @@ def _check_config(workdir, cfg):
       f.write(text)
 
 
-def test_log_likelihood(model, cfg, x_test, verbose=1):
+def test_log_likelihood(model, cfg, x_test, verbose=1, strategy=None):
   n = cfg.eval.max_examples or x_test.shape[0]
+  if strategy is not None:
+    # Blocks of examples spread over the replicas; same numbers as one device.
+    return evaluation.log_likelihood_distributed(
+        model, x_test[:n], strategy, num_samples=cfg.eval.num_samples, seed=cfg.seed,
+        batch_size=cfg.eval.batch_size, chunk_size=cfg.eval.chunk_size,
+        jit_compile=cfg.eval.jit_compile, verbose=verbose)
   return evaluation.log_likelihood(
       model, x_test[:n], num_samples=cfg.eval.num_samples, seed=cfg.seed,
       batch_size=cfg.eval.batch_size, chunk_size=cfg.eval.chunk_size,
@@ -75,9 +147,14 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
 
   Returns the results dict that is also written to ``workdir/results.json``.
   """
+  # First: MultiWorkerMirroredStrategy and logical CPUs must precede TF device setup.
+  strategy = make_strategy(cfg.train.get("strategy", "default"),
+                           cfg.train.get("logical_cpus", 0))
+  chief, task_id = worker_role(strategy)
   os.makedirs(workdir, exist_ok=True)
   results_path = os.path.join(workdir, RESULTS_FILE)
-  _check_config(workdir, cfg)
+  if chief:
+    _check_config(workdir, cfg)
   if os.path.exists(results_path):
     with open(results_path) as f:
       results = json.load(f)
@@ -85,13 +162,18 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
         f"{results['test_log_likelihood']:.2f} nats (K={results['eval_num_samples']}).")
     return results
 
+  # Only the chief writes the run's outputs; a non-chief worker keeps its own backup (to
+  # resume after a restart) and writes the rest to a temporary directory.
+  out_dir = workdir if chief else tempfile.mkdtemp(prefix=f"tfiw_worker{task_id}_")
+  backup_dir = os.path.join(workdir, "backup" if chief else f"backup_worker{task_id}")
   keras.utils.set_random_seed(cfg.seed)
   splits = load_data(cfg, data_dir)
   steps = cfg.train.steps_per_epoch or splits.train.shape[0] // cfg.data.batch_size
-  model = build_model(cfg, splits.train.shape[1], splits.likelihood)
-  model.set_output_bias(splits.train.mean(0))
-  model.compile(build_optimizer(cfg, steps), jit_compile=cfg.train.jit_compile,
-                steps_per_execution=cfg.train.steps_per_execution)
+  with strategy.scope():  # mirrored variables, optimizer slots and metrics
+    model = build_model(cfg, splits.train.shape[1], splits.likelihood)
+    model.set_output_bias(splits.train.mean(0))
+    model.compile(build_optimizer(cfg, steps), jit_compile=cfg.train.jit_compile,
+                  steps_per_execution=cfg.train.steps_per_execution)
   train_ds = tfiw_data.train_dataset(splits.train, cfg.data.batch_size, cfg.seed,
                                      splits.dynamic)
   valid = splits.valid if splits.valid is not None else splits.test
@@ -103,24 +185,25 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   callbacks = [
       # delete_checkpoint=False: the backup outlives fit, so a run stopped after training
       # (during evaluation) resumes without retraining.
-      keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
-                                       delete_checkpoint=False),
-      keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
+      keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
+      keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")),
       *extra_callbacks,
   ]
   log(f"Training {cfg.method.name} (K={cfg.method.num_samples}) on {cfg.data.name}: "
       f"{cfg.train.epochs} epochs x {steps} steps, batch {cfg.data.batch_size}, "
-      f"jit_compile={cfg.train.jit_compile}")
+      f"jit_compile={cfg.train.jit_compile}, strategy={cfg.train.get('strategy', 'default')} "
+      f"({strategy.num_replicas_in_sync} replica(s){'' if chief else f', worker {task_id}'})")
   start = time.time()
   history = model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps,
                       validation_data=valid_ds, validation_freq=cfg.train.validation_freq,
                       callbacks=callbacks, verbose=cfg.train.verbose)
   train_seconds = time.time() - start
-  model.save(os.path.join(workdir, MODEL_FILE))
+  model.save(os.path.join(out_dir, MODEL_FILE))
 
   log(f"Evaluating test log-likelihood with K={cfg.eval.num_samples} importance samples")
   start = time.time()
-  lp = test_log_likelihood(model, cfg, splits.test)
+  distributed = cfg.train.get("strategy", "default") != "default"
+  lp = test_log_likelihood(model, cfg, splits.test, strategy=strategy if distributed else None)
   eval_seconds = time.time() - start
   results = {
       "method": cfg.method.name, "dataset": cfg.data.name, "data_source": splits.source,
@@ -131,6 +214,9 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
       "epochs": int(cfg.train.epochs), "steps_per_epoch": int(steps),
       "final_train_bound": float(history.history["bound"][-1]) if history.history else None,
   }
+  if not chief:  # every worker took part in the (collective) evaluation; the chief writes
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return results
   writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "eval"))
   with writer.as_default():
     tf.summary.scalar("test_log_likelihood", results["test_log_likelihood"],

@@ -10,6 +10,7 @@ A training method is a subclass that implements ``compute_losses`` (and override
 ``train_step`` only if its loop differs). The math lives in ``tfiw.bounds`` and
 ``tfiw.estimators``; this file is the plumbing.
 """
+import weakref
 from typing import NamedTuple
 
 import keras
@@ -21,6 +22,7 @@ from tfiw import distributions as dists
 from tfiw.networks import StochasticBlock
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+_REPLICA_FNS = weakref.WeakKeyDictionary()  # model -> jit-compiled _losses_and_grads
 
 
 class LogWeights(NamedTuple):
@@ -96,8 +98,11 @@ class LatentVariableModel(keras.Model):
         StochasticBlock(self.hidden[l][::-1], self.latent_dims[l - 1], self.latent_head,
                         activation,
                         name=f"p_z{l}") for l in range(1, n)]
+    # only_first_replica: under tf.distribute every replica increments it in sync, and
+    # one replica's update is kept (a plain variable cannot be written in replica context).
     self._step_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros",
-                                         trainable=False, name="step_seed_counter")
+                                         trainable=False, name="step_seed_counter",
+                                         aggregation="only_first_replica")
     self.loss_tracker = keras.metrics.Mean(name="loss")
     self.bound_tracker = keras.metrics.Mean(name="bound")
     self.ess_tracker = keras.metrics.Mean(name="ess")
@@ -152,7 +157,13 @@ class LatentVariableModel(keras.Model):
     """A fresh stateless seed [2] per call; the counter is saved with the model."""
     self._step_counter.assign_add(1)
     count = tf.cast(self._step_counter.value % (2**31 - 1), tf.int32)
-    return tf.stack([tf.constant(self.seed, tf.int32), count])
+    seed = tf.stack([tf.constant(self.seed, tf.int32), count])
+    # Data-parallel replicas must draw different importance samples: fold the replica id
+    # in. A single replica keeps the seed unchanged (same draws as before distribution).
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None and ctx.num_replicas_in_sync > 1:
+      seed = tf.random.experimental.stateless_fold_in(seed, ctx.replica_id_in_sync_group)
+    return seed
 
   @staticmethod
   def _unpack(data):
@@ -161,10 +172,34 @@ class LatentVariableModel(keras.Model):
       x = x[0]
     return tf.cast(x, tf.float32)
 
-  def train_step(self, data):
-    self.build()
-    x = self._unpack(data)
-    seed = self._next_seed()
+  def compile(self, *args, jit_compile="auto", **kwargs):
+    """Keras compile; under a tf.distribute strategy XLA moves inside the replica step.
+
+    A whole-step ``jit_compile=True`` under MirroredStrategy puts the cross-replica
+    all-reduce and the variable updates of every replica into one XLA cluster, which
+    fails ("Trying to access resource ... located in device CPU:1 from device CPU:0").
+    So with a non-default strategy Keras's step stays a plain ``tf.function`` and
+    ``_losses_and_grads`` (pure compute, no variable writes) is jit-compiled per replica.
+    """
+    super().compile(*args, jit_compile=jit_compile, **kwargs)  # the saved config keeps it
+    distributed = self._distribute_strategy is not None or tf.distribute.has_strategy()
+    self._replica_jit_compile = bool(distributed and jit_compile is True)
+    if self._replica_jit_compile:
+      self.jit_compile = False
+
+  def compile_from_config(self, config):
+    """Compile on load (Keras skips it for a model whose ``compile`` is overridden)."""
+    self.compile(**keras.saving.deserialize_keras_object(config))
+    if hasattr(self, "optimizer") and self.built:
+      self.optimizer.build(self.trainable_variables)
+
+  def _losses_and_grads(self, x, seed):
+    """(x, seed) -> (Losses, gradients in ``self.trainable_variables`` order).
+
+    Pure: reads variables, writes none, so it can be XLA-compiled on its own on each
+    replica while the all-reduce and optimizer update stay outside the cluster.
+    Gradients are of the replica's own losses (means over its own examples).
+    """
     theta, phi = self.model_variables, self.inference_variables
     with tf.GradientTape(persistent=True) as tape:
       losses = self.compute_losses(x, seed)
@@ -180,8 +215,39 @@ class LatentVariableModel(keras.Model):
     variables = self.trainable_variables
     grads = [grad_of.get(id(v)) for v in variables]
     grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
-    self.optimizer.apply(grads, variables)
+    return losses, grads
+
+  def _replica_losses_and_grads(self):
+    """``_losses_and_grads``, XLA-compiled when ``compile`` moved jit inside the replica."""
+    if not getattr(self, "_replica_jit_compile", False):
+      return self._losses_and_grads
+    fn = _REPLICA_FNS.get(self)
+    if fn is None:  # kept outside the model so Keras/SavedModel do not track it
+      # autograph=False like Keras's own step: the model code has no tensor-dependent
+      # Python control flow, and converting it would re-convert nested tf.functions.
+      fn = _REPLICA_FNS[self] = tf.function(self._losses_and_grads, jit_compile=True,
+                                            reduce_retracing=True, autograph=False)
+    return fn
+
+  def train_step(self, data):
+    self.build()
+    x = self._unpack(data)
+    seed = self._next_seed()
+    losses, grads = self._replica_losses_and_grads()(x, seed)
+    self._apply_gradients(grads, self.trainable_variables)
     return self._update_metrics(losses)
+
+  def _apply_gradients(self, grads, variables):
+    """``optimizer.apply`` with gradients of per-replica means, correct on N replicas.
+
+    In a replica context ``optimizer.apply`` all-reduces by SUM; each replica's loss is
+    a mean over its B/N examples, so dividing by N gives the gradient of the global
+    mean (what Keras's own train_step does with ``scale_loss_for_distribution``).
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+      grads = [g / replicas for g in grads]
+    self.optimizer.apply(grads, variables)
 
   def test_step(self, data):
     self.build()
@@ -193,7 +259,14 @@ class LatentVariableModel(keras.Model):
     self.loss_tracker.update_state(losses.model_loss, sample_weight=tf.shape(losses.bound)[0])
     self.bound_tracker.update_state(losses.bound)
     self.ess_tracker.update_state(losses.ess)
-    return {m.name: m.result() for m in self.metrics}
+    logs = {m.name: m.result() for m in self.metrics}
+    strategy = tf.distribute.get_strategy()
+    if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and
+        strategy.extended._in_multi_worker_mode()):
+      # Keras reduces multi-worker logs with strategy.reduce(MEAN, v, axis=0), which fails
+      # on scalars ("Invalid reduction dimension 0"): give each replica's value an axis.
+      logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+    return logs
 
   # ---- what a method implements ---------------------------------------------
   def compute_losses(self, x, seed):

@@ -180,10 +180,11 @@ class NVIL(SBN):
         [keras.layers.Dense(u, activation="tanh", name=f"dense_{i}")
          for i, u in enumerate(self.baseline_hidden)] +
         [keras.layers.Dense(1, name="out")], name="baseline")
+    # aggregation="mean": under tf.distribute the replicas' running statistics are averaged.
     self.signal_mean = self.add_weight(shape=(), initializer="zeros", trainable=False,
-                                       name="signal_mean")
+                                       name="signal_mean", aggregation="mean")
     self.signal_var = self.add_weight(shape=(), initializer="ones", trainable=False,
-                                      name="signal_var")
+                                      name="signal_var", aggregation="mean")
 
   def build(self, input_shape=None):
     if self.built:
@@ -235,7 +236,7 @@ class NVIL(SBN):
     variables = self.trainable_variables
     grads = [grad_of.get(id(v)) for v in variables]
     grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
-    self.optimizer.apply(grads, variables)
+    self._apply_gradients(grads, variables)  # scaled for data-parallel replicas
     # Running statistics of the signal after the input-dependent baseline (paper, sec. 3.3):
     # c tracks mean(l - b(x)); v tracks the variance of l - b(x) - c.
     a = self.decay

@@ -25,3 +25,11 @@ def get_method(name):
     return METHODS[name]
   except KeyError:
     raise ValueError(f"unknown method {name!r}; valid methods: {sorted(METHODS)}") from None
+
+# Issue 8: IWAE with random network weights (IWAE-R, IWAE-Rrec).
+from tfiw.models.iwae_r import IWAER  # noqa: E402
+METHODS.update(iwae_r=IWAER)
+
+# Issue 8: variational auto-encoded deep Gaussian processes.
+from tfiw.models.vae_dgp import VAEDGP  # noqa: E402
+METHODS.update(vae_dgp=VAEDGP)

@@ -1,0 +1,127 @@
+"""VAE-DGP (tfiw.gp, tfiw.models.vae_dgp): sparse-GP closed forms, the model's bound with
+the recognition network off against Titsias's collapsed bound, tiny XLA fit, save/load."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfiw
+from tfiw import gp
+from tfiw.models.vae_dgp import VAEDGP
+
+
+def _regression(n=30, q=2, p=3, m=6, seed=0, dtype=np.float64):
+  rng = np.random.default_rng(seed)
+  x = rng.normal(size=(n, q))
+  y = np.stack([np.sin(x[:, 0]) + 0.5 * x[:, 1] + 0.1 * rng.normal(size=n)
+                for _ in range(p)], 1)
+  z = x[rng.choice(n, m, replace=False)] + 0.05 * rng.normal(size=(m, q))
+  return x.astype(dtype), y.astype(dtype), z.astype(dtype)
+
+
+@pytest.mark.parametrize("whiten", [True, False])
+def test_uncollapsed_bound_at_optimal_q_equals_titsias_float64(whiten):
+  """At the optimal q(u) the uncollapsed ELBO equals the collapsed bound (identity);
+  float64, tolerance 1e-6 nats. Any other q(u) gives less."""
+  x, y, z = _regression()
+  kernel = gp.ard_rbf(tf.constant(1.3, tf.float64), tf.constant([0.8, 1.5], tf.float64))
+  noise = tf.constant(0.05, tf.float64)
+  q_mu, q_sqrt = gp.optimal_q_u(kernel, z, x, y, noise, whiten=whiten, jitter=1e-8)
+  elbo = gp.uncollapsed_bound(kernel, z, x, y, q_mu, q_sqrt, noise, whiten=whiten, jitter=1e-8)
+  titsias = gp.titsias_bound(kernel, z, x, y, noise, jitter=1e-8)
+  np.testing.assert_allclose(elbo.numpy(), titsias.numpy(), atol=1e-6)
+  worse = gp.uncollapsed_bound(kernel, z, x, y, q_mu + 0.1, q_sqrt, noise, whiten=whiten,
+                               jitter=1e-8)
+  assert worse.numpy() < titsias.numpy()
+  # With Z = X (M = N) Titsias's bound is the exact log marginal likelihood.
+  kxx = kernel.matrix(x, x).numpy() + 0.05 * np.eye(len(x))
+  exact = sum(tfiw.distributions.tfd.MultivariateNormalTriL(
+      tf.zeros(len(x), tf.float64), tf.linalg.cholesky(kxx)).log_prob(y[:, j]).numpy()
+      for j in range(y.shape[1]))
+  np.testing.assert_allclose(gp.titsias_bound(kernel, x, x, y, noise, jitter=1e-10).numpy(),
+                             exact, atol=1e-4)
+
+
+def test_kl_whitened_and_unwhitened_agree():
+  x, y, z = _regression()
+  kernel = gp.ard_rbf(tf.constant(1.0, tf.float64), tf.constant([1.0, 1.0], tf.float64))
+  noise = tf.constant(0.1, tf.float64)
+  kmm = kernel.matrix(z, z)
+  mu_w, sq_w = gp.optimal_q_u(kernel, z, x, y, noise, whiten=True, jitter=1e-8)
+  mu_u, sq_u = gp.optimal_q_u(kernel, z, x, y, noise, whiten=False, jitter=1e-8)
+  np.testing.assert_allclose(gp.kl_q_u(mu_w, sq_w).numpy(),
+                             gp.kl_q_u(mu_u, sq_u, kmm, whiten=False, jitter=1e-8).numpy(),
+                             rtol=1e-5)
+  mw, vw = gp.conditional(kernel, z, x, mu_w, sq_w, whiten=True, jitter=1e-8)
+  mu, vu = gp.conditional(kernel, z, x, mu_u, sq_u, whiten=False, jitter=1e-8)
+  np.testing.assert_allclose(mw, mu, atol=1e-6)
+  np.testing.assert_allclose(vw, vu, atol=1e-6)
+
+
+def test_single_layer_model_without_recognition_is_sparse_gp_regression():
+  """A one-GP-layer VAEDGP with its inputs observed (recognition off) at the optimal q(u)
+  reproduces Titsias's bound; float32 model vs float64 closed form, tolerance 2e-3
+  relative (round-off of the float32 Cholesky factors)."""
+  x, y, z = _regression(n=40, q=2, p=3, m=8)
+  model = VAEDGP(input_dim=3, latent_dims=[2], hidden=[4], num_inducing=8)
+  model.build()
+  layer = model.gp_layers[0]
+  layer.inducing.assign(z.astype(np.float32))
+  layer.raw_length_scales.assign(np.log(np.expm1(np.array([0.9, 1.4]) - 1e-4)).astype(
+      np.float32))
+  layer.raw_amplitude.assign(np.log(np.expm1(1.2)).astype(np.float32))
+  layer.raw_noise.assign(np.log(np.expm1(0.08 - 1e-6)).astype(np.float32))
+  kernel64 = gp.ard_rbf(tf.constant(1.2, tf.float64), tf.constant([0.9, 1.4], tf.float64))
+  noise = tf.constant(0.08, tf.float64)
+  jitter = layer.jitter
+  q_mu, q_sqrt = gp.optimal_q_u(kernel64, z, x, y, noise, whiten=True, jitter=jitter)
+  layer.q_mu.assign(tf.cast(q_mu, tf.float32))
+  layer.q_sqrt.assign(tf.cast(q_sqrt, tf.float32))
+  bound = model.conditional_bound(x.astype(np.float32), y.astype(np.float32)).numpy()
+  titsias = gp.titsias_bound(kernel64, z, x, y, noise, jitter=jitter).numpy()
+  np.testing.assert_allclose(bound, titsias, rtol=2e-3)
+  # Minibatch scaling: (N/B) * the ELBO of a batch; the full batch with num_data=N is equal.
+  np.testing.assert_allclose(
+      model.conditional_bound(x.astype(np.float32), y.astype(np.float32), num_data=40).numpy(),
+      bound, rtol=1e-6)
+
+
+def test_tiny_fit_under_xla():
+  """Importance-weighted bound (the ELBO path is the K=1 case, tested below)."""
+  keras.utils.set_random_seed(0)
+  rng = np.random.default_rng(0)
+  t = rng.normal(size=(120, 1))
+  x = np.concatenate([np.sin(t), np.cos(t), t / 2, np.sin(2 * t)], 1).astype(np.float32)
+  x += 0.05 * rng.normal(size=x.shape).astype(np.float32)
+  model = tfiw.get_method("vae_dgp")(input_dim=4, latent_dims=[2], hidden=[16], gp_hidden=[3],
+                                     num_inducing=10, num_train=120, num_samples=3,
+                                     importance_weighted=True)
+  model.set_output_bias(x.mean(0))
+  model.compile(keras.optimizers.Adam(1e-2), jit_compile=True)
+  assert model.jit_compile is True
+  hist = model.fit(x, batch_size=40, epochs=5, verbose=0).history
+  assert np.all(np.isfinite(hist["loss"]))
+  assert hist["loss"][-1] < hist["loss"][0]
+  lp = model.log_prob(x[:10], num_samples=50, seed=1)
+  assert np.all(np.isfinite(lp))
+  samples = model.sample(5, seed=2, mean=True)
+  assert samples.shape == (5, 4) and np.all(np.isfinite(samples))
+
+
+def test_iw_bound_with_one_sample_is_the_elbo_and_save_load(tmp_path):
+  x = np.random.default_rng(1).normal(size=(8, 4)).astype(np.float32)
+  kw = dict(input_dim=4, latent_dims=[2], hidden=[8], gp_hidden=[3], num_inducing=5,
+            num_train=8, num_samples=1)
+  elbo, iw = VAEDGP(**kw), VAEDGP(importance_weighted=True, **kw)
+  elbo.build()
+  iw.build()
+  iw.set_weights(elbo.get_weights())
+  seed = tf.constant([3, 3])
+  np.testing.assert_allclose(elbo.compute_losses(x, seed).bound,
+                             iw.compute_losses(x, seed).bound, rtol=1e-6)
+  path = str(tmp_path / "dgp.keras")
+  iw.save(path)
+  loaded = keras.models.load_model(path)
+  assert type(loaded) is VAEDGP and loaded.get_config() == iw.get_config()
+  np.testing.assert_allclose(loaded.log_weights(x, 4, seed).log_w,
+                             iw.log_weights(x, 4, seed).log_w, rtol=1e-5)

@@ -1,0 +1,270 @@
+"""Variational auto-encoded deep Gaussian process (VAE-DGP; Dai, Damianou, González &
+Lawrence 2016).
+
+Generative model, top first (``gp_dims = [Q, H_1, ..., D]``):
+  x ~ N(0, I_Q),  h_1 = f_1(x) + ε_1, ...,  y = f_L(h_{L-1}) + ε_L,
+  f_l ~ GP(m_l, k_l) per output unit (ARD exponentiated-quadratic kernel shared by the
+  layer's outputs; m_l linear for hidden layers, zero plus a learned bias at the output),
+  ε_l ~ N(0, σ_l² I).
+Variational posterior: the top latent q(x | y) = N(μ_φ(y), diag σ_φ²(y)) is produced
+by a recognition MLP (so no variational parameters grow with N), and every layer has M
+inducing points with whitened q(u_l) = N(m_l, S_l) (``tfiw.gp``). Hidden layers are
+sampled from their marginals q(h_l | h_{l-1}) with the reparameterisation trick
+(Salimbeni & Deisenroth 2017), the output layer's expected Gaussian log-likelihood is
+closed form. Per example n and sample x_k ~ q(x | y_n):
+  log w_k = E_{q(f_L | h_k)}[log p(y_n | f_L)] + log p(x_k) - log q(x_k | y_n),
+and the data-size-scaled minibatch bound (nats per example) is
+  ELBO = mean_n mean_k log w_k - Σ_l KL(q(u_l) || p(u_l)) / N.
+Option ``importance_weighted=True`` replaces mean_k by log mean_k exp (the IWAE bound
+over the latent x; K=1 gives the ELBO again). It is still a lower bound: log-sum-exp is
+convex, so putting E_q(u)[·] inside it (the q(f) marginal) only lowers the value.
+Both are optimised with ``model.fit`` under XLA; θ = GP layers, φ = recognition MLP.
+
+``log_weights`` returns these log w_k, so ``tfiw.evaluation.log_likelihood`` gives the
+K-sample IW estimate of each test example's log-evidence given q(u) (the KL(q(u)||p(u))
+term, a property of the whole training set, is not in it; ``bound`` metrics include it
+divided by N).
+"""
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfiw import bounds, distributions as dists, estimators, gp
+from tfiw.bayes_layers import inverse_softplus
+from tfiw.models.base import LatentVariableModel, LogWeights
+
+
+@keras.saving.register_keras_serializable("tfiw")
+class SparseGPLayer(keras.layers.Layer):
+  """One sparse variational GP layer, inputs [N, I] -> marginals (mean, var) [N, P].
+
+  Weights: inducing inputs Z [M, I], kernel amplitude and ARD length scales (softplus),
+  whitened q(u): q_mu [P, M], q_sqrt [S, M, M] (S = 1 when ``share_covariance``: the
+  optimal S is shared for a Gaussian likelihood with one kernel), noise variance σ²,
+  the linear mean function's matrix (hidden layers) and an output bias.
+  """
+
+  def __init__(self, units, num_inducing=50, mean_function="zero", share_covariance=True,
+               q_sqrt_init=1.0, noise_init=0.1, length_scale_init=1.0, jitter=gp.DEFAULT_JITTER,
+               **kwargs):
+    super().__init__(**kwargs)
+    if mean_function not in ("zero", "linear"):
+      raise ValueError(f"mean_function must be 'zero' or 'linear', got {mean_function!r}")
+    self.units, self.num_inducing = int(units), int(num_inducing)
+    self.mean_function, self.share_covariance = mean_function, bool(share_covariance)
+    self.q_sqrt_init, self.noise_init = float(q_sqrt_init), float(noise_init)
+    self.length_scale_init, self.jitter = float(length_scale_init), float(jitter)
+
+  def build(self, input_shape):
+    if self.built:
+      return
+    i, m, p = int(input_shape[-1]), self.num_inducing, self.units
+    self.input_units = i
+    self.inducing = self.add_weight(shape=(m, i), initializer=keras.initializers.RandomNormal(
+        stddev=1.0), name="inducing")
+    const = keras.initializers.Constant
+    self.raw_amplitude = self.add_weight(shape=(), initializer=const(inverse_softplus(1.0)),
+                                         name="raw_amplitude")
+    self.raw_length_scales = self.add_weight(
+        shape=(i,), initializer=const(inverse_softplus(self.length_scale_init)),
+        name="raw_length_scales")
+    self.q_mu = self.add_weight(shape=(p, m), initializer="zeros", name="q_mu")
+    s = 1 if self.share_covariance else p
+    eye = np.tile(np.eye(m, dtype=np.float32)[None] * self.q_sqrt_init, (s, 1, 1))
+    self.q_sqrt = self.add_weight(shape=(s, m, m), initializer=const(eye), name="q_sqrt")
+    self.raw_noise = self.add_weight(shape=(), initializer=const(inverse_softplus(
+        self.noise_init)), name="raw_noise")
+    self.bias = self.add_weight(shape=(p,), initializer="zeros", name="bias")
+    if self.mean_function == "linear":  # identity on the first min(I, P) units
+      self.mean_matrix = self.add_weight(shape=(i, p), initializer=const(
+          np.eye(i, p, dtype=np.float32)), name="mean_matrix")
+    self.built = True
+
+  def kernel(self):
+    return gp.ard_rbf(tf.nn.softplus(self.raw_amplitude),
+                      tf.nn.softplus(self.raw_length_scales) + 1e-4)
+
+  @property
+  def noise_variance(self):
+    return tf.nn.softplus(self.raw_noise) + 1e-6
+
+  def call(self, h):
+    """Marginal mean and variance of q(f(h)) per row of h [N, I] (noise not included)."""
+    mean, var = gp.conditional(self.kernel(), self.inducing, h, self.q_mu, self.q_sqrt,
+                               whiten=True, jitter=self.jitter)
+    mean = mean + self.bias
+    if self.mean_function == "linear":
+      mean = mean + tf.matmul(h, self.mean_matrix)
+    return mean, tf.maximum(var, 1e-8)
+
+  def kl(self):
+    return gp.kl_q_u(self.q_mu, self.q_sqrt, whiten=True)
+
+  def get_config(self):
+    return {**super().get_config(), "units": self.units, "num_inducing": self.num_inducing,
+            "mean_function": self.mean_function, "share_covariance": self.share_covariance,
+            "q_sqrt_init": self.q_sqrt_init, "noise_init": self.noise_init,
+            "length_scale_init": self.length_scale_init, "jitter": self.jitter}
+
+
+@keras.saving.register_keras_serializable("tfiw")
+class VAEDGP(LatentVariableModel):
+  """VAE-DGP (see the module docstring).
+
+  Args (beyond ``LatentVariableModel``'s; ``latent_dims=[Q]`` is the top latent layer and
+  ``hidden`` the recognition MLP's units):
+    gp_hidden: units of the hidden GP layers between x and y, top first ([] = one GP
+      layer, a GP-LVM with a recognition model).
+    num_inducing: M per layer.
+    num_train: N, scales KL(q(u)||p(u)) to per-example units.
+    importance_weighted: IWAE bound over x instead of the ELBO.
+    noise_init: initial σ² of every layer; q_sqrt_init: initial whitened S^{1/2} scale
+      of the hidden layers (the output layer starts at 1).
+  """
+
+  def __init__(self, input_dim, latent_dims=(5,), hidden=(200,), gp_hidden=(), num_inducing=50,
+               num_train=1, importance_weighted=False, noise_init=0.1, q_sqrt_init=1e-2,
+               likelihood="gaussian", **kwargs):
+    if likelihood != "gaussian":
+      raise ValueError(f"VAEDGP supports likelihood='gaussian' only, got {likelihood!r}")
+    if len(latent_dims) != 1:
+      raise ValueError(f"VAEDGP has one top latent layer; got latent_dims={latent_dims}")
+    hidden = list(hidden)
+    if hidden and isinstance(hidden[0], (list, tuple)):
+      hidden = list(hidden[0])
+    super().__init__(input_dim, latent_dims=latent_dims, hidden=hidden, likelihood=likelihood,
+                     **kwargs)
+    self.gp_hidden = [int(u) for u in gp_hidden]
+    self.num_inducing, self.num_train = int(num_inducing), int(num_train)
+    self.importance_weighted = bool(importance_weighted)
+    self.noise_init, self.q_sqrt_init = float(noise_init), float(q_sqrt_init)
+    # The base class made an MLP decoder; a VAE-DGP's generative model is the GP stack.
+    for o in self.decoder_blocks:
+      self._layers[:] = [l for l in self._layers if l is not o]
+    self.decoder_blocks = []
+    units = self.gp_hidden + [self.input_dim]
+    self.gp_layers = [
+        SparseGPLayer(u, self.num_inducing, mean_function="zero" if l == len(units) - 1
+                      else "linear", q_sqrt_init=1.0 if l == len(units) - 1 else q_sqrt_init,
+                      noise_init=noise_init, name=f"gp_{l + 1}")
+        for l, u in enumerate(units)]
+    self.log_prob_estimator = (
+        "VAE-DGP importance-weighted estimate log (1/K) sum_k exp(E_q(f|h_k)[log p(x | f)]) "
+        "p(z_k) / q(z_k | x), z_k ~ q(z | x) (recognition MLP), hidden GP layers sampled "
+        "from their q(f) marginals; conditional on q(u), excludes KL(q(u)||p(u))")
+
+  def build(self, input_shape=None):
+    if self.built:
+      return
+    self.encoder_blocks[0].build((None, self.input_dim))
+    shape = self.latent_dims[0]
+    for layer in self.gp_layers:
+      layer.build((None, shape))
+      shape = layer.units
+    self.built = True
+
+  def get_config(self):
+    return {**super().get_config(), "gp_hidden": self.gp_hidden,
+            "num_inducing": self.num_inducing, "num_train": self.num_train,
+            "importance_weighted": self.importance_weighted, "noise_init": self.noise_init,
+            "q_sqrt_init": self.q_sqrt_init}
+
+  @property
+  def model_variables(self):
+    return [v for layer in self.gp_layers for v in layer.trainable_variables]
+
+  def set_output_bias(self, data_mean):
+    mean = np.asarray(data_mean, np.float32).reshape(-1)
+    if mean.shape != (self.input_dim,):
+      raise ValueError(f"data_mean has {mean.size} values, model input_dim is {self.input_dim}")
+    self.build()
+    self.gp_layers[-1].bias.assign(mean)
+
+  def set_inducing_from_data(self, x, seed=0):
+    """Initialise the top layer's inducing inputs at encoded data points (common practice)."""
+    self.build()
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(x), self.num_inducing, replace=len(x) < self.num_inducing)
+    loc, _ = self.encode(np.asarray(x, np.float32)[idx])
+    self.gp_layers[0].inducing.assign(loc + 0.01 * rng.standard_normal(loc.shape))
+
+  def kl_u(self):
+    """Σ_l KL(q(u_l) || p(u_l)) in nats (for the whole data set)."""
+    return tf.add_n([layer.kl() for layer in self.gp_layers])
+
+  # ---- the model's math -------------------------------------------------------
+  def propagate(self, top, seed):
+    """Top inputs [..., Q] -> output layer marginals (mean, var) [..., D], sampling every
+    hidden layer h_l = mean + sqrt(var + σ_l²) ε."""
+    lead = tf.shape(top)[:-1]
+    h = tf.reshape(top, [-1, top.shape[-1]])
+    for l, layer in enumerate(self.gp_layers[:-1]):
+      mean, var = layer(h)
+      eps = tf.random.stateless_normal(tf.shape(mean), tf.random.experimental.stateless_fold_in(
+          seed, l), dtype=mean.dtype)
+      h = mean + tf.sqrt(var + layer.noise_variance) * eps
+    mean, var = self.gp_layers[-1](h)
+    shape = tf.concat([lead, [self.input_dim]], 0)
+    return tf.reshape(mean, shape), tf.reshape(var, shape)
+
+  def conditional_bound(self, inputs, y, num_data=None, seed=(0, 0)):
+    """The DGP bound with the top layer's inputs observed (recognition network off):
+    (N/B) Σ_n E_q[log p(y_n | f_L)] - Σ_l KL(q(u_l)||p(u_l)), inputs [B, Q], y [B, D].
+    With one GP layer this is sparse GP regression's uncollapsed bound."""
+    self.build()
+    y = tf.cast(y, tf.float32)
+    mean, var = self.propagate(tf.cast(inputs, tf.float32), tf.constant(seed, tf.int32))
+    ell = tf.reduce_sum(gp.expected_gaussian_log_lik(
+        y, mean, var, self.gp_layers[-1].noise_variance))
+    n = tf.cast(tf.shape(y)[0], tf.float32)
+    scale = 1.0 if num_data is None else float(num_data) / n
+    return scale * ell - self.kl_u()
+
+  def log_weights(self, x, num_samples, seed):
+    """x [B, D] -> ``LogWeights`` [K, B] with log w_k as in the module docstring."""
+    self.build()
+    x = tf.cast(x, tf.float32)
+    z_seed, f_seed = tfp.random.split_seed(seed, 2)
+    loc, scale = self._gaussian(self.encoder_blocks[0], x)
+    q = dists.diag_gaussian(loc, scale)
+    z = q.sample(num_samples, seed=z_seed)
+    log_q = q.log_prob(z)
+    log_q_stop = dists.diag_gaussian(tf.stop_gradient(loc), tf.stop_gradient(scale)).log_prob(z)
+    log_p = self.log_joint(x, [z], seed=f_seed)
+    return LogWeights(log_p - log_q, log_p, log_q, log_q_stop, (z,))
+
+  def log_prior(self, zs):
+    return dists.standard_normal(self.latent_dims[0]).log_prob(zs[0])
+
+  def log_likelihood(self, x, z1, seed=None):
+    """E_{q(f_L | h)}[log p(x | f_L)] [K, B], hidden layers sampled with ``seed``."""
+    seed = tf.constant([0, 0], tf.int32) if seed is None else seed
+    mean, var = self.propagate(z1, seed)
+    return gp.expected_gaussian_log_lik(x, mean, var, self.gp_layers[-1].noise_variance)
+
+  def log_joint(self, x, zs, seed=None):
+    return self.log_prior(zs) + self.log_likelihood(x, zs[0], seed)
+
+  def compute_losses(self, x, seed):
+    lw = self.log_weights(x, self.num_samples, seed)
+    per_example = (bounds.iwae_bound(lw.log_w) if self.importance_weighted
+                   else tf.reduce_mean(lw.log_w, 0))
+    bound = per_example - self.kl_u() / float(self.num_train)
+    loss = -tf.reduce_mean(bound)
+    return estimators.Losses(loss, loss, bound, bounds.effective_sample_size(lw.log_w))
+
+  def likelihood_dist(self, z1, seed=None):
+    seed = tf.constant([0, 0], tf.int32) if seed is None else seed
+    mean, var = self.propagate(z1, seed)
+    return dists.diag_gaussian(mean, tf.sqrt(var + self.gp_layers[-1].noise_variance))
+
+  def generate(self, num_samples, seed):
+    """x ~ p(x), h_l and y from the layers' q(f) marginals; returns (y, E[y | h])."""
+    self.build()
+    s = tfp.random.split_seed(seed, 3)
+    z = dists.standard_normal(self.latent_dims[0]).sample(num_samples, seed=s[0])
+    p = self.likelihood_dist(z, s[1])
+    return p.sample(seed=s[2]), p.mean()

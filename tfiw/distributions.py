@@ -32,17 +32,11 @@ def bernoulli_log_prob(logits, x):
   Equals ``bernoulli(logits).log_prob(x)`` (a test checks it) with one softplus per unit
   instead of TFP's two and no multiply_no_nan passes: this sum over the 784 outputs of
   every importance sample is the hottest elementwise work in training and evaluation.
+  (A module-level jit-compiled helper fused it in uncompiled evaluation, ~15% faster,
+  but a tf.function shared by every model made some models' XLA steps recompile on
+  every call once another model had used it; see docs/performance.md.)
   """
-  return _fused_bernoulli_log_prob(logits, tf.cast(x, logits.dtype))
-
-
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _fused_bernoulli_log_prob(logits, x):
-  # One fused XLA kernel even when the caller is not compiled (evaluation, export): the
-  # [K*B, D] logits are read once instead of once per elementwise op. Measured ~15-20%
-  # faster K=5000 evaluation than plain TensorFlow ops (docs/performance.md). Inside an
-  # XLA-compiled train step it is simply inlined.
-  return tf.reduce_sum(x * logits - tf.nn.softplus(logits), axis=-1)
+  return tf.reduce_sum(tf.cast(x, logits.dtype) * logits - tf.nn.softplus(logits), axis=-1)
 
 
 def scale_from_raw(raw):

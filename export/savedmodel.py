@@ -11,12 +11,16 @@ from absl import app, flags
 import tfiw
 from tfiw import export, images
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A finished zoo.train run.")
-_OUTPUT = flags.DEFINE_string("output", None, "SavedModel directory to write.")
-_NUM_SAMPLES = flags.DEFINE_integer("num_samples", None,
-                                    "K for the log_prob signature (default: config export K).")
-_SEED = flags.DEFINE_integer("seed", None, "Seed of log_prob/log_prob_k (default: config seed).")
-flags.mark_flags_as_required(["workdir", "output"])
+
+def _define_flags():
+  """Flags are defined only when run as a program, so importing ``export_run`` next to
+  other absl tools (zoo.evaluate also has --workdir) cannot clash."""
+  flags.DEFINE_string("workdir", None, "A finished zoo.train run.")
+  flags.DEFINE_string("output", None, "SavedModel directory to write.")
+  flags.DEFINE_integer("num_samples", None,
+                       "K for the log_prob signature (default: config export K).")
+  flags.DEFINE_integer("seed", None, "Seed of log_prob/log_prob_k (default: config seed).")
+  flags.mark_flags_as_required(["workdir", "output"])
 
 
 def export_run(workdir, output, num_samples=None, seed=None):
@@ -42,8 +46,10 @@ def export_run(workdir, output, num_samples=None, seed=None):
 
 def main(argv):
   del argv
-  export_run(_WORKDIR.value, _OUTPUT.value, _NUM_SAMPLES.value, _SEED.value)
+  f = flags.FLAGS
+  export_run(f.workdir, f.output, f.num_samples, f.seed)
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

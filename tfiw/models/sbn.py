@@ -33,7 +33,9 @@ def bernoulli_log_prob(logits, z):
 
 def bernoulli_sample(logits, seed, sample_shape=()):
   """Binary float32 samples z ~ Bernoulli(σ(logits)) (stateless, XLA-friendly), no gradient."""
-  shape = tf.concat([tf.constant(sample_shape, tf.int32), tf.shape(logits)], 0)
+  # sample_shape may hold a tensor (a SavedModel's dynamic K): pack it, don't constant it.
+  sample_shape = tf.reshape(tf.cast(tf.convert_to_tensor(sample_shape, tf.int32), tf.int32), [-1])
+  shape = tf.concat([sample_shape, tf.shape(logits)], 0)
   u = tf.random.stateless_uniform(shape, seed, dtype=logits.dtype)
   return tf.stop_gradient(tf.cast(u < tf.sigmoid(logits), logits.dtype))
 

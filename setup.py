@@ -20,6 +20,7 @@ setup(
         "numpy",
         "tensorboard",                 # not a dependency of tensorflow 2.21 any more
         "pillow",                      # PNG sample grids
+        "matplotlib",                  # zoo.diagnose SNR plots
     ],
     extras_require={"test": ["pytest"]},
 )

@@ -126,6 +126,15 @@ def _make_estimator(model, chunk_size, jit_compile):
                      jit_compile=jit_compile, reduce_retracing=True)
 
 
+def _prepare(model, x, num_samples, batch_size, chunk_size, jit_compile):
+  """Checked x, the cached compiled estimator and the block size shared by both scorers."""
+  if int(num_samples) < 1:
+    raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+  x = check_input(model, x)
+  estimate = make_estimator(model, int(min(chunk_size, num_samples)), jit_compile)
+  return x, estimate, max(1, min(batch_size, x.shape[0]))
+
+
 def log_likelihood(model, x, num_samples=5000, seed=0, batch_size=DEFAULT_BATCH,
                    chunk_size=DEFAULT_CHUNK, jit_compile=False, verbose=0,
                    return_ess=False):
@@ -134,13 +143,9 @@ def log_likelihood(model, x, num_samples=5000, seed=0, batch_size=DEFAULT_BATCH,
   Uses the IWAE bound with K = num_samples samples from q; the same seed gives the
   same number. ``return_ess`` also returns the effective sample size per example.
   """
-  if int(num_samples) < 1:
-    raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-  x = check_input(model, x)
-  chunk_size = int(min(chunk_size, num_samples))
-  estimate = make_estimator(model, chunk_size, jit_compile)
+  x, estimate, batch_size = _prepare(model, x, num_samples, batch_size, chunk_size,
+                                     jit_compile)
   n = x.shape[0]
-  batch_size = max(1, min(batch_size, n))
   out, ess = np.zeros(n), np.zeros(n)
   progress = _Progress(n, f"log p(x), K={num_samples}", verbose)
   for b, (start, valid, chunk) in enumerate(_batches(x, batch_size)):
@@ -163,13 +168,9 @@ def log_likelihood_distributed(model, x, strategy, num_samples=5000, seed=0,
   drops it), and the results are gathered to every worker, so under
   MultiWorkerMirroredStrategy every worker must call this.
   """
-  if int(num_samples) < 1:
-    raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-  x = check_input(model, x)
-  chunk_size = int(min(chunk_size, num_samples))
-  estimate = make_estimator(model, chunk_size, jit_compile)
+  x, estimate, batch_size = _prepare(model, x, num_samples, batch_size, chunk_size,
+                                     jit_compile)
   n = x.shape[0]
-  batch_size = max(1, min(batch_size, n))
   blocks = list(_batches(x, batch_size))
   replicas = strategy.num_replicas_in_sync
   k = tf.constant(num_samples, tf.int32)

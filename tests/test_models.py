@@ -148,3 +148,50 @@ def test_fast_bernoulli_log_prob_equals_tfp():
   x = tf.cast(tf.random.stateless_uniform([4, 9], seed=[3, 4]) < 0.5, tf.float32)
   np.testing.assert_allclose(dists.bernoulli_log_prob(logits, x),
                              dists.bernoulli(logits).log_prob(x), rtol=1e-5, atol=1e-5)
+
+
+def test_fast_samplers_give_tfps_numbers_and_gradients():
+  from tfiw import distributions as dists
+  loc = tf.random.stateless_normal([4, 3], seed=[5, 6])
+  scale = tf.exp(tf.random.stateless_normal([4, 3], seed=[7, 8]))
+  seed = tf.constant([11, 12])
+  for shape in [(), 7, [2, 5]]:
+    np.testing.assert_array_equal(dists.sample_gaussian(loc, scale, shape, seed),
+                                  dists.diag_gaussian(loc, scale).sample(shape, seed=seed))
+  with tf.GradientTape() as tape:
+    tape.watch([loc, scale])
+    z = dists.sample_gaussian(loc, scale, 7, seed)
+  g_loc, g_scale = tape.gradient(z, [loc, scale])
+  np.testing.assert_allclose(g_loc, 7.0)  # dz/dloc = 1 per sample
+  np.testing.assert_allclose(g_scale, tf.reduce_sum((z - loc) / scale, 0), rtol=1e-5)
+  # Bernoulli: right mean (20,000 draws: 4.5 standard errors is a 1-in-150,000 false alarm).
+  logits = tf.constant([-2.0, 0.0, 1.5])
+  z = dists.sample_bernoulli(logits, 20000, seed)
+  assert set(np.unique(z)) <= {0.0, 1.0}
+  p = tf.sigmoid(logits).numpy()
+  assert np.all(np.abs(np.mean(z, 0) - p) < 4.5 * np.sqrt(p * (1 - p) / 20000))
+
+
+@pytest.mark.parametrize("name", sorted(tfiw.models.METHODS))
+def test_every_method_draws_its_noise_with_philox(name):
+  """XLA's CPU code for the stateless RNG's default algorithm is ~20x slower than for an
+  explicit Philox (docs/performance.md); every float draw of every method must name it.
+  (Seed splits, a few int32s each, keep TFP's default.)"""
+  kw = dict(input_dim=12, latent_dims=(3, 2), hidden=(5,), num_samples=3)
+  if name == "vae_dgp":
+    kw["latent_dims"] = (3,)
+  model = tfiw.models.METHODS[name](**kw)
+  model.build()
+  x = tf.constant(tiny_binary_data(4, 12, seed=0))
+  graph = tf.function(lambda x: model.compute_losses(x, tf.constant([1, 2]))).get_concrete_function(
+      x).graph
+  draws = [op for op in graph.get_operations()
+           if op.type.startswith("StatelessRandom") and op.outputs
+           and op.outputs[0].dtype.is_floating]
+  assert draws, "no random draws found: the check would pass vacuously"
+  philox = 1  # tensorflow/core/framework/rng_alg.h: RNG_ALG_PHILOX
+  for op in draws:
+    assert op.type.endswith("V2"), f"{name}: {op.type} has no algorithm argument"
+    alg = op.inputs[3].op
+    assert alg.type == "Const" and alg.get_attr("value").int_val == [philox], (
+        f"{name}: {op.name} does not use alg='philox'")

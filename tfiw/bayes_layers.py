@@ -29,6 +29,8 @@ import math
 import keras
 import tensorflow as tf
 
+from tfiw import distributions as dists
+
 SAMPLING = ("local", "per_sample", "per_batch")
 # Added to the LRT variance before the square root: keeps sqrt's gradient finite when the
 # variances are driven to their minimum (noise std 1e-12, far below float32 resolution).
@@ -105,20 +107,20 @@ class BayesDense(keras.layers.Layer):
       return self.activation(_dense(h, self.kernel_loc) + self.bias_loc)
     if self.sampling == "local":
       mean, var = self.moments(h)
-      eps = tf.random.stateless_normal(tf.shape(mean), seed, dtype=mean.dtype)
+      eps = dists.normal_noise(tf.shape(mean), seed, dtype=mean.dtype)
       return self.activation(mean + tf.sqrt(var + VARIANCE_FLOOR) * eps)
     ks, kb = _fold(seed, 0), _fold(seed, 1)
     i, o = self.kernel_loc.shape
     if self.sampling == "per_batch":
-      w = self.kernel_loc + self.kernel_stddev * tf.random.stateless_normal([i, o], ks)
-      b = self.bias_loc + self.bias_stddev * tf.random.stateless_normal([o], kb)
+      w = self.kernel_loc + self.kernel_stddev * dists.normal_noise([i, o], ks)
+      b = self.bias_loc + self.bias_stddev * dists.normal_noise([o], kb)
       return self.activation(_dense(h, w) + b)
     # per_sample: one draw per index of the leading axis.
     shape = tf.shape(h)
     n = shape[0]
-    w = self.kernel_loc + self.kernel_stddev * tf.random.stateless_normal(
+    w = self.kernel_loc + self.kernel_stddev * dists.normal_noise(
         tf.stack([n, i, o]), ks)
-    b = self.bias_loc + self.bias_stddev * tf.random.stateless_normal(tf.stack([n, o]), kb)
+    b = self.bias_loc + self.bias_stddev * dists.normal_noise(tf.stack([n, o]), kb)
     flat = tf.reshape(h, tf.stack([n, -1, i]))
     out = tf.matmul(flat, w) + b[:, None, :]
     return self.activation(tf.reshape(out, tf.concat([shape[:-1], [o]], 0)))

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfiw import bounds
+from tfiw import bounds, distributions as dists
 from tfiw.estimators import Losses
 
 tfd = tfp.distributions
@@ -85,6 +85,13 @@ def moment_match(z, log_w, epsilon=1e-3, covariance="weighted"):
 def hyperproposal(loc, scale_tril):
   """s(z) as a batch [B] of full-covariance Gaussians over [Z] (Cholesky-parameterised)."""
   return tfd.MultivariateNormalTriL(loc=loc, scale_tril=scale_tril)
+
+
+def sample_hyperproposal(loc, scale_tril, num_samples, seed):
+  """z = loc + L ε, ε ~ N(0, I): [K, B, Z] draws from ``hyperproposal(loc, scale_tril)``
+  (its ``.sample`` up to rounding; through ``dists.normal_noise`` for XLA speed)."""
+  eps = dists.normal_noise(tf.concat([[num_samples], tf.shape(loc)], 0), seed, loc.dtype)
+  return loc + tf.linalg.matvec(scale_tril, eps)
 
 
 def kl_diag_gaussian_to_standard_normal(loc, scale):

@@ -148,7 +148,8 @@ class IWAER(IWAE):
     for l, block in enumerate(self.encoder_blocks):
       loc, scale = self._gauss(block, h, weight_seed(l))
       q = dists.diag_gaussian(loc, scale)
-      z = q.sample(num_samples if (l == 0 and not self.random_rec) else (), seed=seeds[l])
+      z = dists.sample_gaussian(loc, scale, num_samples if (l == 0 and not self.random_rec) else (),
+                                seeds[l])
       log_q += q.log_prob(z)
       log_q_stop += dists.diag_gaussian(tf.stop_gradient(loc),
                                         tf.stop_gradient(scale)).log_prob(z)

@@ -59,7 +59,7 @@ class REM(ReweightedModel):
     loc, scale_tril = em.moment_match(tf.concat(zs, -1), log_p - log_q, self.cov_epsilon,
                                       self.covariance)
     s = em.hyperproposal(loc, scale_tril)
-    z_s = tf.stop_gradient(s.sample(k, seed=s_seed))                   # [K, B, ΣZ_l]
+    z_s = tf.stop_gradient(em.sample_hyperproposal(loc, scale_tril, k, s_seed))  # [K, B, ΣZ_l]
     log_s = s.log_prob(z_s)
     zs_s = tuple(tf.split(z_s, self.latent_dims, axis=-1))
     log_p_s = self.log_joint(x, zs_s)

@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfiw import score_function
+from tfiw import distributions as dists, score_function
 from tfiw.estimators import Losses
 from tfiw.models.base import LatentVariableModel, LogWeights, _apply
 
@@ -29,15 +29,6 @@ def bernoulli_log_prob(logits, z):
   is z a - softplus(a), stable for any logit.
   """
   return tf.reduce_sum(z * logits - tf.nn.softplus(logits), -1)
-
-
-def bernoulli_sample(logits, seed, sample_shape=()):
-  """Binary float32 samples z ~ Bernoulli(σ(logits)) (stateless, XLA-friendly), no gradient."""
-  # sample_shape may hold a tensor (a SavedModel's dynamic K): pack it, don't constant it.
-  sample_shape = tf.reshape(tf.cast(tf.convert_to_tensor(sample_shape, tf.int32), tf.int32), [-1])
-  shape = tf.concat([sample_shape, tf.shape(logits)], 0)
-  u = tf.random.stateless_uniform(shape, seed, dtype=logits.dtype)
-  return tf.stop_gradient(tf.cast(u < tf.sigmoid(logits), logits.dtype))
 
 
 class SBN(LatentVariableModel):
@@ -73,7 +64,7 @@ class SBN(LatentVariableModel):
     h, zs, log_q, log_q_stop = x, [], 0.0, 0.0
     for l, block in enumerate(self.encoder_blocks):
       logits = _apply(block, h)
-      z = bernoulli_sample(logits, seeds[l], [num_samples] if l == 0 else [])
+      z = dists.sample_bernoulli(logits, [num_samples] if l == 0 else [], seeds[l])
       log_q += bernoulli_log_prob(logits, z)
       log_q_stop += bernoulli_log_prob(tf.stop_gradient(logits), z)
       zs.append(z)
@@ -93,9 +84,9 @@ class SBN(LatentVariableModel):
     """Ancestral sampling z_L -> ... -> z_1 -> x; returns (x, E[x | z_1]), [N, D] each."""
     self.build()
     seeds = tfp.random.split_seed(seed, len(self.latent_dims) + 1)
-    z = bernoulli_sample(self.prior_logits, seeds[0], [num_samples])
+    z = dists.sample_bernoulli(self.prior_logits, [num_samples], seeds[0])
     for l in range(len(self.latent_dims) - 1, 0, -1):
-      z = bernoulli_sample(_apply(self.decoder_blocks[l], z), seeds[l])
+      z = dists.sample_bernoulli(_apply(self.decoder_blocks[l], z), [], seeds[l])
     p_x = self.likelihood_dist(z)
     return p_x.sample(seed=seeds[-1]), p_x.mean()
 

@@ -203,7 +203,7 @@ class VAEDGP(LatentVariableModel):
     h = tf.reshape(top, [-1, top.shape[-1]])
     for l, layer in enumerate(self.gp_layers[:-1]):
       mean, var = layer(h)
-      eps = tf.random.stateless_normal(tf.shape(mean), tf.random.experimental.stateless_fold_in(
+      eps = dists.normal_noise(tf.shape(mean), tf.random.experimental.stateless_fold_in(
           seed, l), dtype=mean.dtype)
       h = mean + tf.sqrt(var + layer.noise_variance) * eps
     mean, var = self.gp_layers[-1](h)
@@ -230,7 +230,7 @@ class VAEDGP(LatentVariableModel):
     z_seed, f_seed = tfp.random.split_seed(seed, 2)
     loc, scale = self._gaussian(self.encoder_blocks[0], x)
     q = dists.diag_gaussian(loc, scale)
-    z = q.sample(num_samples, seed=z_seed)
+    z = dists.sample_gaussian(loc, scale, num_samples, z_seed)
     log_q = q.log_prob(z)
     log_q_stop = dists.diag_gaussian(tf.stop_gradient(loc), tf.stop_gradient(scale)).log_prob(z)
     log_p = self.log_joint(x, [z], seed=f_seed)

@@ -70,23 +70,49 @@ def _time(fn, repeats):
   return times
 
 
-def matmul_seconds(shapes, repeats=5):
-  """Fastest (TF default vs XLA) time for the matmuls of ``shapes``, summed over shapes."""
+def _seconds(fn, repeats):
+  fn().numpy()  # compile, warm up
+  return min(_time(lambda: fn().numpy(), repeats))
+
+
+def _kernel_seconds(rows, n_in, n_out, transpose_a, jit, repeats):
+  """Seconds for one [rows, n_in] x [n_in, n_out] matmul (the left operand stored
+  transposed if ``transpose_a``), timed as ~1 GFLOP of matmuls on distinct inputs in one
+  call so that the call's own cost (~0.2 ms) is amortised. Each product is consumed by a
+  max (XLA cannot fold that into the matmul, as it can a sum or a slice); the max's own
+  time, measured on tensors of the product's size, is subtracted."""
+  reps = int(min(20, max(2, 1e9 / (2 * rows * n_in * n_out))))
+  lhs = [tf.random.normal([n_in, rows] if transpose_a else [rows, n_in], seed=i)
+         for i in range(reps)]
+  w = tf.random.normal([n_in, n_out])
+  prods = [tf.random.normal([rows, n_out]) for _ in range(reps)]
+  matmuls = tf.function(lambda lhs, w: tf.add_n(
+      [tf.reduce_max(tf.matmul(a, w, transpose_a=transpose_a)) for a in lhs]), jit_compile=jit)
+  maxes = tf.function(lambda ps: tf.add_n([tf.reduce_max(p) for p in ps]), jit_compile=jit)
+  total = _seconds(lambda: matmuls(lhs, w), repeats) - _seconds(lambda: maxes(prods), repeats)
+  return max(total, 1e-9) / reps
+
+
+def matmul_seconds(shapes, repeats=5, backward=False):
+  """Time of the matmuls of ``shapes`` [(rows, in, out)] at the fastest of TensorFlow's
+  default (oneDNN) kernel and XLA's, each measured on that exact shape.
+
+  With ``backward`` every shape also brings its two gradient matmuls, measured on their
+  own shapes: the input gradient [rows, out] x [out, in] and the kernel gradient
+  [in, rows] x [rows, out] (a reduction over the rows). Returns (seconds, per-shape detail).
+  """
   total, detail = 0.0, []
   for rows, n_in, n_out in sorted(set(shapes)):
-    a = tf.random.normal([rows, n_in])
-    w = tf.random.normal([n_in, n_out])
-    best = {}
-    for jit in (False, True):
-      f = tf.function(lambda a, w: tf.reduce_sum(tf.matmul(a, w)), jit_compile=jit)
-      f(a, w).numpy()
-      reps = min(50, max(1, int(2e9 / (2 * rows * n_in * n_out))))  # ~2 GFLOP per timing
-      best[jit] = min(_time(lambda: [f(a, w) for _ in range(reps)][-1].numpy(), repeats)) / reps
+    kernels = {"forward": (rows, n_in, n_out, False)}
+    if backward:
+      kernels.update(input_grad=(rows, n_out, n_in, False), kernel_grad=(n_in, rows, n_out, True))
     count = shapes.count((rows, n_in, n_out))
-    total += count * min(best.values())
     fl = 2 * rows * n_in * n_out
-    detail.append({"shape": [rows, n_in, n_out], "count": count,
-                   "tf_gflops": fl / best[False] / 1e9, "xla_gflops": fl / best[True] / 1e9})
+    for name, (m, k, n, transpose_a) in kernels.items():
+      best = {jit: _kernel_seconds(m, k, n, transpose_a, jit, repeats) for jit in (False, True)}
+      total += count * min(best.values())
+      detail.append({"shape": [rows, n_in, n_out], "kernel": name, "count": count,
+                     "tf_gflops": fl / best[False] / 1e9, "xla_gflops": fl / best[True] / 1e9})
   return total, detail
 
 
@@ -109,16 +135,17 @@ def bench_training(method, layers, batch, k, jit, x_train):
   rates = [steps / t for t in _time(lambda: fit(steps), _REPEATS.value)]
   shapes = matmul_shapes(model, batch, k)
   step_flops = 3 * flops(shapes)
-  mm_seconds, _ = matmul_seconds(shapes, _REPEATS.value)
+  mm_seconds, detail = matmul_seconds(shapes, _REPEATS.value, backward=True)
   med = statistics.median(rates)
   return {
       "kind": "train", "method": method, "layers": layers, "batch": batch, "k": k, "jit": jit,
       "steps_per_s": med, "steps_per_s_min": min(rates), "steps_per_s_max": max(rates),
       "examples_k_per_s": med * batch * k, "model_gflop_per_step": step_flops / 1e9,
       "achieved_gflops": med * step_flops / 1e9,
-      "matmul_gflops": flops(shapes) / mm_seconds / 1e9,
+      "matmul_gflops": step_flops / mm_seconds / 1e9,
       # Both rates count the same matmuls, so their ratio is the share of peak reached.
-      "utilisation": (med * step_flops) / (flops(shapes) / mm_seconds),
+      "utilisation": (med * step_flops) / (step_flops / mm_seconds),
+      "matmul_detail": detail,
   }
 
 
@@ -190,7 +217,8 @@ def run(out):
         batch, k = map(int, setting.lower().split("x"))
         for jit in jits:
           r = bench_training(method, layers, batch, k, jit, x.train)
-          print(json.dumps({key: v for key, v in r.items()}), flush=True)
+          print(json.dumps({key: v for key, v in r.items() if key != "matmul_detail"}),
+                flush=True)
           results.append(r)
   if _EVAL_EXAMPLES.value:
     for layers in map(int, _LAYERS.value):

@@ -173,25 +173,30 @@ def test_fast_samplers_give_tfps_numbers_and_gradients():
 
 
 @pytest.mark.parametrize("name", sorted(tfiw.models.METHODS))
-def test_every_method_draws_its_noise_with_philox(name):
+def test_every_method_draws_its_noise_with_an_explicit_algorithm(name):
   """XLA's CPU code for the stateless RNG's default algorithm is ~20x slower than for an
-  explicit Philox (docs/performance.md); every float draw of every method must name it.
+  explicit Philox (docs/performance.md): every float draw of every method must name its
+  algorithm, Philox normally and ThreeFry inside ``rng_algorithm(XLA_RNG_ALG)``.
   (Seed splits, a few int32s each, keep TFP's default.)"""
+  from tfiw import distributions as dists
   kw = dict(input_dim=12, latent_dims=(3, 2), hidden=(5,), num_samples=3)
   if name == "vae_dgp":
     kw["latent_dims"] = (3,)
   model = tfiw.models.METHODS[name](**kw)
   model.build()
   x = tf.constant(tiny_binary_data(4, 12, seed=0))
-  graph = tf.function(lambda x: model.compute_losses(x, tf.constant([1, 2]))).get_concrete_function(
-      x).graph
-  draws = [op for op in graph.get_operations()
-           if op.type.startswith("StatelessRandom") and op.outputs
-           and op.outputs[0].dtype.is_floating]
-  assert draws, "no random draws found: the check would pass vacuously"
-  philox = 1  # tensorflow/core/framework/rng_alg.h: RNG_ALG_PHILOX
-  for op in draws:
-    assert op.type.endswith("V2"), f"{name}: {op.type} has no algorithm argument"
-    alg = op.inputs[3].op
-    assert alg.type == "Const" and alg.get_attr("value").int_val == [philox], (
-        f"{name}: {op.name} does not use alg='philox'")
+
+  def algorithms():
+    graph = tf.function(lambda x: model.compute_losses(x, tf.constant([1, 2]))
+                        ).get_concrete_function(x).graph
+    draws = [op for op in graph.get_operations()
+             if op.type.startswith("StatelessRandom") and op.outputs
+             and op.outputs[0].dtype.is_floating]
+    assert draws, "no random draws found: the check would pass vacuously"
+    assert all(op.type.endswith("V2") for op in draws), "a draw has no algorithm argument"
+    return {op.inputs[3].op.get_attr("value").int_val[0] for op in draws}
+
+  philox, threefry = 1, 2  # tensorflow/core/framework/rng_alg.h
+  assert algorithms() == {philox}
+  with dists.rng_algorithm(dists.XLA_RNG_ALG):  # what an XLA-compiled step traces
+    assert algorithms() == {threefry}

@@ -3,6 +3,9 @@
 Every distribution is event-shaped over the last axis (``tfd.Independent``), so
 ``log_prob`` sums over units and returns the sample/batch shape.
 """
+import contextlib
+import threading
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -12,11 +15,28 @@ tfd = tfp.distributions
 MIN_SCALE = 1e-4
 
 # Every random draw in tfiw's hot paths goes through the two noise functions below with
-# an explicit Philox algorithm. TensorFlow's default (``alg="auto_select"``, which TFP's
+# an explicit algorithm. TensorFlow's default (``alg="auto_select"``, which TFP's
 # ``.sample`` uses) also runs Philox and gives the same numbers, but XLA's CPU lowering
 # of it is ~20x slower: 11.5 ms vs 0.6 ms for the 50,000 normals of an IWAE step at
 # batch 20, K=50 - half the step (docs/performance.md).
 RNG_ALG = "philox"
+# Inside XLA-compiled functions (``rng_algorithm(XLA_RNG_ALG)``): ThreeFry, which XLA's
+# CPU code runs faster than Philox (a whole IWAE step +5%) but which TensorFlow's own
+# kernels lack. (XLA's and TensorFlow's Philox streams differ anyway, so a model trained
+# with XLA never drew the same numbers as one trained without.)
+XLA_RNG_ALG = "threefry"
+_rng = threading.local()
+
+
+@contextlib.contextmanager
+def rng_algorithm(alg):
+  """Draws traced inside the block use ``alg`` (for functions compiled with XLA)."""
+  previous = getattr(_rng, "alg", RNG_ALG)
+  _rng.alg = alg
+  try:
+    yield
+  finally:
+    _rng.alg = previous
 
 
 def _shape(sample_shape, batch_shape):
@@ -27,12 +47,12 @@ def _shape(sample_shape, batch_shape):
 
 def normal_noise(shape, seed, dtype=tf.float32):
   """Standard normal noise of ``shape`` from an int32[2] stateless seed."""
-  return tf.random.stateless_normal(shape, seed, dtype=dtype, alg=RNG_ALG)
+  return tf.random.stateless_normal(shape, seed, dtype=dtype, alg=getattr(_rng, "alg", RNG_ALG))
 
 
 def uniform_noise(shape, seed, dtype=tf.float32):
   """Uniform [0, 1) noise of ``shape`` from an int32[2] stateless seed."""
-  return tf.random.stateless_uniform(shape, seed, dtype=dtype, alg=RNG_ALG)
+  return tf.random.stateless_uniform(shape, seed, dtype=dtype, alg=getattr(_rng, "alg", RNG_ALG))
 
 
 def sample_gaussian(loc, scale, sample_shape, seed):

@@ -122,8 +122,15 @@ def make_estimator_fn(model):
 
 def _make_estimator(model, chunk_size, jit_compile):
   estimate = make_estimator_fn(model)
-  return tf.function(lambda x, k, seed: estimate(x, k, seed, chunk_size),
-                     jit_compile=jit_compile, reduce_retracing=True)
+  fn = tf.function(lambda x, k, seed: estimate(x, k, seed, chunk_size),
+                   jit_compile=jit_compile, reduce_retracing=True)
+  if not jit_compile:
+    return fn
+
+  def traced_with_xla_rng(*args):  # tracing happens inside a call: draw with XLA's RNG
+    with dists.rng_algorithm(dists.XLA_RNG_ALG):
+      return fn(*args)
+  return traced_with_xla_rng
 
 
 def _prepare(model, x, num_samples, batch_size, chunk_size, jit_compile):

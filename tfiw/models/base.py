@@ -281,7 +281,21 @@ class LatentVariableModel(keras.Model):
     self.train_function = function
     return function
 
+  def _step_rng(self):
+    """The RNG algorithm for draws traced in Keras's train/test step: XLA's fastest when
+    the step (or, under a strategy, its per-replica compute) is XLA-compiled."""
+    xla = self.jit_compile is True or getattr(self, "_replica_jit_compile", False)
+    return dists.rng_algorithm(dists.XLA_RNG_ALG if xla else dists.RNG_ALG)
+
   def train_step(self, data):
+    with self._step_rng():
+      return self._train_step(data)
+
+  def test_step(self, data):
+    with self._step_rng():
+      return self._test_step(data)
+
+  def _train_step(self, data):
     self.build()
     x = self._unpack(data)
     seed = self._next_seed()
@@ -301,7 +315,7 @@ class LatentVariableModel(keras.Model):
       grads = [g / replicas for g in grads]
     self.optimizer.apply(grads, variables)
 
-  def test_step(self, data):
+  def _test_step(self, data):
     self.build()
     x = self._unpack(data)
     return self._update_metrics(self.compute_losses(x, self._next_seed()))

@@ -214,7 +214,7 @@ class NVIL(SBN):
   def compute_losses(self, x, seed):
     return self.nvil_losses(x, seed)[0]
 
-  def train_step(self, data):
+  def _train_step(self, data):
     self.build()
     x = self._unpack(data)
     seed = self._next_seed()

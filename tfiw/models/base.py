@@ -283,8 +283,10 @@ class LatentVariableModel(keras.Model):
 
   def _step_rng(self):
     """The RNG algorithm for draws traced in Keras's train/test step: XLA's fastest when
-    the step (or, under a strategy, its per-replica compute) is XLA-compiled."""
-    xla = self.jit_compile is True or getattr(self, "_replica_jit_compile", False)
+    the whole step is XLA-compiled. (Not under a strategy: there the per-replica jit
+    function is not always compiled, e.g. MirroredStrategy on CPUs runs its ops with
+    TensorFlow's kernels, which lack ThreeFry.)"""
+    xla = self.jit_compile is True
     return dists.rng_algorithm(dists.XLA_RNG_ALG if xla else dists.RNG_ALG)
 
   def train_step(self, data):

@@ -91,3 +91,12 @@ def test_evaluate_writes_table_json_and_pictures(tmp_path, capsys):
   assert summary["num_examples"] == 50 and len(summary["active_units"]) == 1
   for name in ("evaluation.json", "samples.png", "reconstructions.png"):
     assert os.path.getsize(os.path.join(workdir, name)) > 100
+
+
+def test_steps_per_execution_divides_the_epoch():
+  from zoo.trainer import steps_per_execution
+  assert steps_per_execution(10, 3000) == 10
+  assert steps_per_execution(10, 5) == 5
+  assert steps_per_execution(10, 12) == 6
+  assert steps_per_execution(10, 11) == 1
+  assert steps_per_execution(1, 600) == 1

@@ -37,7 +37,7 @@ _EVAL_EXAMPLES = flags.DEFINE_integer("eval_examples", 200, "Test examples for t
                                       "(0 skips evaluation).")
 _EVAL_K = flags.DEFINE_integer("eval_k", 5000, "K for the evaluation timing.")
 _EVAL_BATCH = flags.DEFINE_integer("eval_batch", evaluation.DEFAULT_BATCH, "Eval examples/block.")
-_EVAL_CHUNK = flags.DEFINE_integer("eval_chunk", evaluation.DEFAULT_CHUNK, "Eval samples/chunk.")
+_EVAL_CHUNK = flags.DEFINE_integer("eval_chunk", 0, "Eval samples/chunk (0: the device default).")
 _DEVICE = flags.DEFINE_string("device", None, "e.g. /GPU:0 (default: TensorFlow's choice).")
 _OUT = flags.DEFINE_string("out", "runs/benchmark", "Output path prefix (.json and .md).")
 
@@ -153,12 +153,11 @@ def bench_eval(layers, jit, x_test):
   model = build("iwae", layers, 1)
   model.set_output_bias(x_test.mean(0))
   n, k = _EVAL_EXAMPLES.value, _EVAL_K.value
-  kwargs = dict(num_samples=k, batch_size=_EVAL_BATCH.value, chunk_size=_EVAL_CHUNK.value,
-                jit_compile=jit)
+  chunk = min(_EVAL_CHUNK.value or evaluation.default_chunk_size(), k)
+  kwargs = dict(num_samples=k, batch_size=_EVAL_BATCH.value, chunk_size=chunk, jit_compile=jit)
   evaluation.log_likelihood(model, x_test[:_EVAL_BATCH.value], **kwargs)  # compile, warm up
   times = _time(lambda: evaluation.log_likelihood(model, x_test[:n], **kwargs),
                 max(1, _REPEATS.value // 2))
-  chunk = min(_EVAL_CHUNK.value, k)
   # Per block of B examples: ceil(K / chunk) chunks, each a forward pass over chunk*B rows.
   shapes = matmul_shapes(model, _EVAL_BATCH.value, chunk)
   per_example = flops(shapes) * -(-k // chunk) / _EVAL_BATCH.value
@@ -167,6 +166,7 @@ def bench_eval(layers, jit, x_test):
   med = statistics.median(times)
   return {
       "kind": "eval", "method": "iwae", "layers": layers, "k": k, "jit": jit, "examples": n,
+      "chunk": chunk,
       "seconds_per_example": med / n, "seconds_per_example_min": min(times) / n,
       "seconds_per_example_max": max(times) / n, "examples_per_s": n / med,
       "full_test_set_seconds": 10000 * med / n,

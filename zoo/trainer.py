@@ -142,6 +142,12 @@ def test_log_likelihood(model, cfg, x_test, verbose=1, strategy=None):
       jit_compile=cfg.eval.jit_compile, verbose=verbose)
 
 
+def steps_per_execution(wanted, steps_per_epoch):
+  """The largest divisor of ``steps_per_epoch`` not above ``wanted``: Keras runs whole
+  executions, so a non-divisor would lengthen every epoch."""
+  return max(d for d in range(1, max(1, wanted) + 1) if steps_per_epoch % d == 0)
+
+
 def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=()):
   """Train (resuming from ``workdir`` if it holds an unfinished run), then evaluate.
 
@@ -173,7 +179,7 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
     model = build_model(cfg, splits.train.shape[1], splits.likelihood)
     model.set_output_bias(splits.train.mean(0))
     model.compile(build_optimizer(cfg, steps), jit_compile=cfg.train.jit_compile,
-                  steps_per_execution=cfg.train.steps_per_execution)
+                  steps_per_execution=steps_per_execution(cfg.train.steps_per_execution, steps))
   train_ds = tfiw_data.train_dataset(splits.train, cfg.data.batch_size, cfg.seed,
                                      splits.dynamic)
   valid = splits.valid if splits.valid is not None else splits.test

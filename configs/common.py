@@ -43,8 +43,8 @@ def get_config(arg=None, **extra_args):
   # Burda et al.: Adam(beta1=0.9, beta2=0.999, eps=1e-4), lr 1e-3 * 10^(-i/7) for 3^i epochs.
   c.optim = dict(learning_rate=1e-3, adam_epsilon=1e-4, schedule="burda")
   # steps_per_execution: with XLA on one device, that many steps run in one XLA call
-  # (+15% steps/s at batch 20, K=50; docs/performance.md). The trainer uses the largest
-  # divisor of the epoch's steps not above it, so epochs keep their length.
+  # (docs/performance.md). The trainer uses the largest divisor of the epoch's steps not
+  # above it, so epochs keep their length, and 1 under a tf.distribute strategy.
   c.train = dict(epochs=3280, steps_per_epoch=0, jit_compile=True, steps_per_execution=10,
                  validation_freq=10, validation_examples=1000, verbose="auto")
   # tf.distribute: "default" (one device), "mirrored" (all local GPUs, else all logical

@@ -34,10 +34,12 @@ def test_signatures_and_agreement_with_in_process_estimate(binary_export):
   assert set(loaded.signatures) == {"serving_default", "log_prob", "log_prob_k", "sample",
                                     "encode"}
   exported = loaded.signatures["log_prob"](x=tf.constant(x))["log_prob"].numpy()
-  np.testing.assert_allclose(exported, model.log_prob(x, num_samples=30, seed=4), atol=1e-3)
+  # The signatures run TensorFlow's kernels: the same draws as the uncompiled estimator.
+  np.testing.assert_allclose(exported, model.log_prob(x, num_samples=30, seed=4,
+                                                      jit_compile=False), atol=1e-3)
   k7 = loaded.signatures["log_prob_k"](x=tf.constant(x), num_samples=tf.constant(7))
-  np.testing.assert_allclose(k7["log_prob"], model.log_prob(x, num_samples=7, seed=4),
-                             atol=1e-3)
+  np.testing.assert_allclose(k7["log_prob"], model.log_prob(x, num_samples=7, seed=4,
+                                                            jit_compile=False), atol=1e-3)
   s = loaded.signatures["sample"](num_samples=tf.constant(5), seed=tf.constant(1))
   assert s["x"].shape == (5, D) and set(np.unique(s["x"])) <= {0.0, 1.0}
   again = loaded.signatures["sample"](num_samples=tf.constant(5), seed=tf.constant(1))
@@ -83,7 +85,7 @@ def test_linear_gaussian_export_matches_exact_log_px(tmp_path):
 def test_round_trip_in_fresh_process_without_tfiw_or_tfp(binary_export, tmp_path):
   model, x, path = binary_export
   np.save(tmp_path / "x.npy", x)
-  expected = model.log_prob(x, num_samples=30, seed=4)
+  expected = model.log_prob(x, num_samples=30, seed=4, jit_compile=False)
   script = textwrap.dedent(f"""
       import sys
       sys.modules['tensorflow_probability'] = None  # any import of them now fails

@@ -123,17 +123,18 @@ class ExportModule(tf.Module):
 
 
 def export_savedmodel(model, path, num_samples=5000, seed=0, metadata=None,
-                      batch_size=evaluation.DEFAULT_BATCH,
-                      chunk_size=evaluation.ACCELERATOR_CHUNK):
+                      batch_size=evaluation.DEFAULT_BATCH, chunk_size=None):
   """Write ``model`` as a SavedModel at ``path`` with the contract's signatures.
 
   ``assets/config.json`` records ``metadata`` (config, data set, ...) with the
   evaluation K, seed and the estimator that ``log_prob`` computes. The signatures run
-  TensorFlow's own kernels (no XLA), whose CPU speed hardly depends on the chunk size
-  (0.0213 s/example at 20, 0.0215 at 500), so the chunk suits accelerators.
+  TensorFlow's own kernels (no XLA); ``chunk_size`` None takes the exporting machine's
+  default (``evaluation.default_chunk_size()``: 20 on CPU, 500 with a GPU), so the
+  numbers equal ``evaluation.log_likelihood(..., jit_compile=False)`` there.
   """
   if int(num_samples) < 1:
     raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+  chunk_size = chunk_size or evaluation.default_chunk_size()
   module = ExportModule(model, int(num_samples), int(seed), int(batch_size), int(chunk_size))
   tf.saved_model.save(module, path, signatures=module.signatures())
   info = {

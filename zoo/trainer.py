@@ -178,8 +178,13 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   with strategy.scope():  # mirrored variables, optimizer slots and metrics
     model = build_model(cfg, splits.train.shape[1], splits.likelihood)
     model.set_output_bias(splits.train.mean(0))
+    # Several steps per call only on one device (the fused XLA loop); under a strategy
+    # Keras's own multi-step loop around the per-replica XLA function fails to run
+    # ("You must feed a value for placeholder tensor ..." from the nested while loop).
+    spe = (1 if tf.distribute.has_strategy()  # (true inside a non-default strategy's scope)
+           else steps_per_execution(cfg.train.steps_per_execution, steps))
     model.compile(build_optimizer(cfg, steps), jit_compile=cfg.train.jit_compile,
-                  steps_per_execution=steps_per_execution(cfg.train.steps_per_execution, steps))
+                  steps_per_execution=spe)
   train_ds = tfiw_data.train_dataset(splits.train, cfg.data.batch_size, cfg.seed,
                                      splits.dynamic)
   valid = splits.valid if splits.valid is not None else splits.test

@@ -23,7 +23,7 @@ import tensorflow as tf
 from absl import app, flags
 
 import tfiw
-from tfiw import data as tfiw_data, evaluation
+from tfiw import data as tfiw_data, distributions as dists, evaluation
 from configs.common import ARCHITECTURES
 
 _METHODS = flags.DEFINE_list("methods", ["vae", "iwae"], "Methods from tfiw.METHODS.")
@@ -32,7 +32,10 @@ _SETTINGS = flags.DEFINE_list("settings", ["20x50", "100x5"], "Training BATCHxK 
 _JIT = flags.DEFINE_list("jit", ["true", "false"], "jit_compile values to compare.")
 _STEPS = flags.DEFINE_integer("steps", 300, "Training steps per timed repeat.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repeats (median reported).")
-_STEPS_PER_EXECUTION = flags.DEFINE_integer("steps_per_execution", 1, "Keras steps_per_execution.")
+_STEPS_PER_EXECUTION = flags.DEFINE_list("steps_per_execution", ["1", "10"],
+                                          "Keras steps_per_execution values to compare.")
+_XLA_RNG = flags.DEFINE_list("xla_rng", [dists.XLA_RNG_ALG], "RNG algorithms for XLA-compiled "
+                             "steps to compare (threefry, philox, auto_select).")
 _EVAL_EXAMPLES = flags.DEFINE_integer("eval_examples", 200, "Test examples for the K=5000 timing "
                                       "(0 skips evaluation).")
 _EVAL_K = flags.DEFINE_integer("eval_k", 5000, "K for the evaluation timing.")
@@ -122,16 +125,21 @@ def build(method, layers, k):
                                  hidden=arch["hidden"], num_samples=k, seed=0)
 
 
-def bench_training(method, layers, batch, k, jit, x_train):
+def bench_training(method, layers, batch, k, jit, spe, rng, x_train):
   keras.utils.set_random_seed(0)
   model = build(method, layers, k)
   model.set_output_bias(x_train.mean(0))
   model.compile(keras.optimizers.Adam(1e-3, epsilon=1e-4), jit_compile=jit,
-                steps_per_execution=_STEPS_PER_EXECUTION.value)
+                steps_per_execution=spe)
   ds = tfiw_data.train_dataset(x_train, batch, 0, False)
-  steps = _STEPS.value
+  steps = max(spe, _STEPS.value - _STEPS.value % spe)  # whole executions
   fit = lambda n: model.fit(ds, epochs=1, steps_per_epoch=n, verbose=0)
-  fit(max(20, _STEPS_PER_EXECUTION.value * 2))  # compile + warm up
+  default_alg = dists.XLA_RNG_ALG
+  dists.XLA_RNG_ALG = rng  # read when the step is traced (the warm-up call)
+  try:
+    fit(max(20, spe * 2))  # compile + warm up
+  finally:
+    dists.XLA_RNG_ALG = default_alg
   rates = [steps / t for t in _time(lambda: fit(steps), _REPEATS.value)]
   shapes = matmul_shapes(model, batch, k)
   step_flops = 3 * flops(shapes)
@@ -139,6 +147,7 @@ def bench_training(method, layers, batch, k, jit, x_train):
   med = statistics.median(rates)
   return {
       "kind": "train", "method": method, "layers": layers, "batch": batch, "k": k, "jit": jit,
+      "steps_per_execution": spe, "xla_rng": rng if jit else None,
       "steps_per_s": med, "steps_per_s_min": min(rates), "steps_per_s_max": max(rates),
       "examples_k_per_s": med * batch * k, "model_gflop_per_step": step_flops / 1e9,
       "achieved_gflops": med * step_flops / 1e9,
@@ -181,29 +190,39 @@ def markdown(results, meta):
            f"command: `{meta['command']}`", ""]
   train = [r for r in results if r["kind"] == "train"]
   if train:
-    lines += ["| method | layers | batch x K | XLA | steps/s (min–max) | examples·K/s | "
-              "model GFLOP/s | matmul GFLOP/s | utilisation | XLA speed-up |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| method | layers | batch x K | XLA (RNG) | steps/call | steps/s (min–max) | "
+              "examples·K/s | model GFLOP/s | matmul GFLOP/s | utilisation | XLA speed-up |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in train:
-      twin = [o for o in train if o["jit"] != r["jit"] and all(
-          o[key] == r[key] for key in ("method", "layers", "batch", "k"))]
+      twin = [o for o in train if not o["jit"] and r["jit"] and all(
+          o[key] == r[key] for key in ("method", "layers", "batch", "k", "steps_per_execution"))]
       speedup = (f"{r['steps_per_s'] / twin[0]['steps_per_s']:.2f}x"
                  if twin and r["jit"] else "")
       lines.append(
-          f"| {r['method']} | {r['layers']} | {r['batch']}x{r['k']} | {r['jit']} | "
+          f"| {r['method']} | {r['layers']} | {r['batch']}x{r['k']} | "
+          f"{r['jit']}{' (' + r['xla_rng'] + ')' if r['xla_rng'] else ''} | "
+          f"{r['steps_per_execution']} | "
           f"{r['steps_per_s']:.1f} ({r['steps_per_s_min']:.1f}–{r['steps_per_s_max']:.1f}) | "
           f"{r['examples_k_per_s']:.0f} | {r['achieved_gflops']:.1f} | {r['matmul_gflops']:.1f} "
           f"| {100 * r['utilisation']:.0f}% | {speedup} |")
   evals = [r for r in results if r["kind"] == "eval"]
   if evals:
-    lines += ["", "| evaluation | layers | K | XLA | s/example (min–max) | full test set (s) | "
-              "model GFLOP/s | matmul GFLOP/s | utilisation |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| evaluation | layers | K | XLA | samples/chunk | s/example (min–max) | "
+              "full test set (s) | model GFLOP/s | matmul GFLOP/s | utilisation |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in evals:
       lines.append(
-          f"| log p(x) | {r['layers']} | {r['k']} | {r['jit']} | {r['seconds_per_example']:.4f} "
+          f"| log p(x) | {r['layers']} | {r['k']} | {r['jit']} | {r['chunk']} | "
+          f"{r['seconds_per_example']:.4f} "
           f"({r['seconds_per_example_min']:.4f}–{r['seconds_per_example_max']:.4f}) | "
           f"{r['full_test_set_seconds']:.0f} | {r['achieved_gflops']:.1f} | "
           f"{r['matmul_gflops']:.1f} | {100 * r['utilisation']:.0f}% |")
+  rates = [(max(d["tf_gflops"], d["xla_gflops"]), d) for r in results
+           for d in r.get("matmul_detail", [])]
+  if rates:
+    best, d = max(rates, key=lambda t: t[0])
+    lines += ["", f"Fastest matmul measured in this run: {best:.0f} GFLOP/s "
+              f"({d['kernel']} of shape {d['shape']})."]
   return "\n".join(lines) + "\n"
 
 
@@ -216,10 +235,12 @@ def run(out):
       for setting in _SETTINGS.value:
         batch, k = map(int, setting.lower().split("x"))
         for jit in jits:
-          r = bench_training(method, layers, batch, k, jit, x.train)
-          print(json.dumps({key: v for key, v in r.items() if key != "matmul_detail"}),
-                flush=True)
-          results.append(r)
+          for spe in map(int, _STEPS_PER_EXECUTION.value):
+            for rng in (_XLA_RNG.value if jit else [None]):
+              r = bench_training(method, layers, batch, k, jit, spe, rng, x.train)
+              print(json.dumps({key: v for key, v in r.items() if key != "matmul_detail"}),
+                    flush=True)
+              results.append(r)
   if _EVAL_EXAMPLES.value:
     for layers in map(int, _LAYERS.value):
       for jit in jits:

@@ -40,7 +40,10 @@ _EVAL_EXAMPLES = flags.DEFINE_integer("eval_examples", 200, "Test examples for t
                                       "(0 skips evaluation).")
 _EVAL_K = flags.DEFINE_integer("eval_k", 5000, "K for the evaluation timing.")
 _EVAL_BATCH = flags.DEFINE_integer("eval_batch", evaluation.DEFAULT_BATCH, "Eval examples/block.")
-_EVAL_CHUNK = flags.DEFINE_integer("eval_chunk", 0, "Eval samples/chunk (0: the device default).")
+_EVAL_CHUNK = flags.DEFINE_list("eval_chunk", ["0"], "Eval samples/chunk values to compare "
+                                "(0: the device default).")
+_AUTOTUNE = flags.DEFINE_list("autotune", ["false"], "tf.data autotuning of the training "
+                              "pipeline to compare (tfiw turns it off; true shows why).")
 _DEVICE = flags.DEFINE_string("device", None, "e.g. /GPU:0 (default: TensorFlow's choice).")
 _OUT = flags.DEFINE_string("out", "runs/benchmark", "Output path prefix (.json and .md).")
 
@@ -83,7 +86,8 @@ def _kernel_seconds(rows, n_in, n_out, transpose_a, jit, repeats):
   transposed if ``transpose_a``), timed as ~1 GFLOP of matmuls on distinct inputs in one
   call so that the call's own cost (~0.2 ms) is amortised. Each product is consumed by a
   max (XLA cannot fold that into the matmul, as it can a sum or a slice); the max's own
-  time, measured on tensors of the product's size, is subtracted."""
+  time, measured on tensors of the product's size, is subtracted unless that would
+  remove more than half (tiny shapes, where both are call cost and noise)."""
   reps = int(min(20, max(2, 1e9 / (2 * rows * n_in * n_out))))
   lhs = [tf.random.normal([n_in, rows] if transpose_a else [rows, n_in], seed=i)
          for i in range(reps)]
@@ -92,8 +96,9 @@ def _kernel_seconds(rows, n_in, n_out, transpose_a, jit, repeats):
   matmuls = tf.function(lambda lhs, w: tf.add_n(
       [tf.reduce_max(tf.matmul(a, w, transpose_a=transpose_a)) for a in lhs]), jit_compile=jit)
   maxes = tf.function(lambda ps: tf.add_n([tf.reduce_max(p) for p in ps]), jit_compile=jit)
-  total = _seconds(lambda: matmuls(lhs, w), repeats) - _seconds(lambda: maxes(prods), repeats)
-  return max(total, 1e-9) / reps
+  with_max = _seconds(lambda: matmuls(lhs, w), repeats)
+  net = with_max - _seconds(lambda: maxes(prods), repeats)
+  return (net if net > with_max / 2 else with_max) / reps
 
 
 def matmul_seconds(shapes, repeats=5, backward=False):
@@ -125,13 +130,17 @@ def build(method, layers, k):
                                  hidden=arch["hidden"], num_samples=k, seed=0)
 
 
-def bench_training(method, layers, batch, k, jit, spe, rng, x_train):
+def bench_training(method, layers, batch, k, jit, spe, rng, autotune, x_train):
   keras.utils.set_random_seed(0)
   model = build(method, layers, k)
   model.set_output_bias(x_train.mean(0))
   model.compile(keras.optimizers.Adam(1e-3, epsilon=1e-4), jit_compile=jit,
                 steps_per_execution=spe)
   ds = tfiw_data.train_dataset(x_train, batch, 0, False)
+  if autotune:
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    ds = ds.with_options(options)
   steps = max(spe, _STEPS.value - _STEPS.value % spe)  # whole executions
   fit = lambda n: model.fit(ds, epochs=1, steps_per_epoch=n, verbose=0)
   default_alg = dists.XLA_RNG_ALG
@@ -147,7 +156,7 @@ def bench_training(method, layers, batch, k, jit, spe, rng, x_train):
   med = statistics.median(rates)
   return {
       "kind": "train", "method": method, "layers": layers, "batch": batch, "k": k, "jit": jit,
-      "steps_per_execution": spe, "xla_rng": rng if jit else None,
+      "steps_per_execution": spe, "xla_rng": rng if jit else None, "autotune": autotune,
       "steps_per_s": med, "steps_per_s_min": min(rates), "steps_per_s_max": max(rates),
       "examples_k_per_s": med * batch * k, "model_gflop_per_step": step_flops / 1e9,
       "achieved_gflops": med * step_flops / 1e9,
@@ -158,11 +167,11 @@ def bench_training(method, layers, batch, k, jit, spe, rng, x_train):
   }
 
 
-def bench_eval(layers, jit, x_test):
+def bench_eval(layers, jit, chunk, x_test):
   model = build("iwae", layers, 1)
   model.set_output_bias(x_test.mean(0))
   n, k = _EVAL_EXAMPLES.value, _EVAL_K.value
-  chunk = min(_EVAL_CHUNK.value or evaluation.default_chunk_size(), k)
+  chunk = min(chunk or evaluation.default_chunk_size(), k)
   kwargs = dict(num_samples=k, batch_size=_EVAL_BATCH.value, chunk_size=chunk, jit_compile=jit)
   evaluation.log_likelihood(model, x_test[:_EVAL_BATCH.value], **kwargs)  # compile, warm up
   times = _time(lambda: evaluation.log_likelihood(model, x_test[:n], **kwargs),
@@ -190,18 +199,21 @@ def markdown(results, meta):
            f"command: `{meta['command']}`", ""]
   train = [r for r in results if r["kind"] == "train"]
   if train:
-    lines += ["| method | layers | batch x K | XLA (RNG) | steps/call | steps/s (min–max) | "
+    autotune = any(r["autotune"] for r in train)
+    lines += ["| method | layers | batch x K | XLA (RNG) | steps/call | "
+              + ("tf.data autotune | " if autotune else "") + "steps/s (min–max) | "
               "examples·K/s | model GFLOP/s | matmul GFLOP/s | utilisation | XLA speed-up |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if autotune else "")]
     for r in train:
       twin = [o for o in train if not o["jit"] and r["jit"] and all(
-          o[key] == r[key] for key in ("method", "layers", "batch", "k", "steps_per_execution"))]
+          o[key] == r[key] for key in ("method", "layers", "batch", "k", "steps_per_execution",
+                                       "autotune"))]
       speedup = (f"{r['steps_per_s'] / twin[0]['steps_per_s']:.2f}x"
                  if twin and r["jit"] else "")
       lines.append(
           f"| {r['method']} | {r['layers']} | {r['batch']}x{r['k']} | "
           f"{r['jit']}{' (' + r['xla_rng'] + ')' if r['xla_rng'] else ''} | "
-          f"{r['steps_per_execution']} | "
+          f"{r['steps_per_execution']} | " + (f"{r['autotune']} | " if autotune else "") +
           f"{r['steps_per_s']:.1f} ({r['steps_per_s_min']:.1f}–{r['steps_per_s_max']:.1f}) | "
           f"{r['examples_k_per_s']:.0f} | {r['achieved_gflops']:.1f} | {r['matmul_gflops']:.1f} "
           f"| {100 * r['utilisation']:.0f}% | {speedup} |")
@@ -218,7 +230,7 @@ def markdown(results, meta):
           f"{r['full_test_set_seconds']:.0f} | {r['achieved_gflops']:.1f} | "
           f"{r['matmul_gflops']:.1f} | {100 * r['utilisation']:.0f}% |")
   rates = [(max(d["tf_gflops"], d["xla_gflops"]), d) for r in results
-           for d in r.get("matmul_detail", [])]
+           for d in r.get("matmul_detail", []) if np.prod(d["shape"]) >= 1e8]
   if rates:
     best, d = max(rates, key=lambda t: t[0])
     lines += ["", f"Fastest matmul measured in this run: {best:.0f} GFLOP/s "
@@ -237,14 +249,15 @@ def run(out):
         for jit in jits:
           for spe in map(int, _STEPS_PER_EXECUTION.value):
             for rng in (_XLA_RNG.value if jit else [None]):
-              r = bench_training(method, layers, batch, k, jit, spe, rng, x.train)
-              print(json.dumps({key: v for key, v in r.items() if key != "matmul_detail"}),
-                    flush=True)
-              results.append(r)
+              for autotune in [a.lower() in ("1", "true", "yes") for a in _AUTOTUNE.value]:
+                r = bench_training(method, layers, batch, k, jit, spe, rng, autotune, x.train)
+                print(json.dumps({key: v for key, v in r.items() if key != "matmul_detail"}),
+                      flush=True)
+                results.append(r)
   if _EVAL_EXAMPLES.value:
     for layers in map(int, _LAYERS.value):
-      for jit in jits:
-        r = bench_eval(layers, jit, x.test)
+      for jit, chunk in [(j, int(c)) for j in jits for c in _EVAL_CHUNK.value]:
+        r = bench_eval(layers, jit, chunk, x.test)
         print(json.dumps({key: v for key, v in r.items() if key != "matmul_detail"}), flush=True)
         results.append(r)
   meta = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, "

@@ -45,7 +45,7 @@ def get_config(arg=None, **extra_args):
   # steps_per_execution: with XLA on one device, that many steps run in one XLA call
   # (docs/performance.md). The trainer uses the largest divisor of the epoch's steps not
   # above it, so epochs keep their length, and 1 under a tf.distribute strategy.
-  c.train = dict(epochs=3280, steps_per_epoch=0, jit_compile=True, steps_per_execution=10,
+  c.train = dict(epochs=3280, steps_per_epoch=0, jit_compile=True, steps_per_execution=50,
                  validation_freq=10, validation_examples=1000, verbose="auto")
   # tf.distribute: "default" (one device), "mirrored" (all local GPUs, else all logical
   # CPUs), "multi_worker" (MultiWorkerMirroredStrategy from TF_CONFIG). logical_cpus > 0

@@ -236,3 +236,28 @@ def test_steps_per_execution_runs_the_same_steps_in_one_xla_call():
   assert int(one.optimizer.iterations) == int(fused.optimizer.iterations) == 8
   for a, b in zip(one.weights, fused.weights):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_steps_per_execution_on_a_static_shape_stream_matches_single_steps():
+  """A drop_remainder, repeated stream (what tfiw.data gives): fetched and stacked in one
+  call, then the same updates as one step per call."""
+  x = tiny_binary_data(60, 12)
+
+  def trained(spe):
+    keras.utils.set_random_seed(0)
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(20, drop_remainder=True).repeat()
+    m = tfiw.IWAE(input_dim=12, latent_dims=[3], hidden=[8], num_samples=4, seed=1)
+    m.compile(keras.optimizers.Adam(1e-2), jit_compile=True, steps_per_execution=spe)
+    m.fit(ds, steps_per_epoch=6, epochs=2, verbose=0)
+    return m
+
+  one, fused = trained(1), trained(3)
+  assert int(one.optimizer.iterations) == int(fused.optimizer.iterations) == 12
+  for a, b in zip(one.weights, fused.weights):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+  # The fused function ran, and more training does not retrace it.
+  traces = fused.train_function.run_steps.experimental_get_tracing_count()
+  assert traces >= 1
+  fused.fit(tf.data.Dataset.from_tensor_slices(x).batch(20, drop_remainder=True).repeat(),
+            steps_per_epoch=6, epochs=1, verbose=0)
+  assert fused.train_function.run_steps.experimental_get_tracing_count() == traces

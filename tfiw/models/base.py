@@ -257,6 +257,22 @@ class LatentVariableModel(keras.Model):
     def fetch(iterator):
       return [iterator.get_next_as_optional() for _ in range(self.steps_per_execution)]
 
+    @tf.function(reduce_retracing=True)
+    def fetch_stacked(iterator):
+      """(all N there, the N batches stacked or zeros, the optionals) in one call: for
+      static batch shapes (drop_remainder) all N present means all N stackable."""
+      opts = fetch(iterator)
+      full = tf.reduce_all([o.has_value() for o in opts])
+      spec = iterator.element_spec
+      stacked = tf.cond(
+          full, lambda: stack([o.get_value() for o in opts]),
+          lambda: tf.nest.map_structure(
+              lambda s: tf.zeros([len(opts)] + s.shape.as_list(), s.dtype), spec))
+      return full, stacked, opts
+
+    def static_shapes(iterator):
+      return all(s.shape.is_fully_defined() for s in tf.nest.flatten(iterator.element_spec))
+
     def shape_of(batch):
       return [tuple(t.shape) for t in tf.nest.flatten(batch)]
 
@@ -266,7 +282,13 @@ class LatentVariableModel(keras.Model):
     def function(iterator):
       if not isinstance(iterator, tf.data.Iterator):
         return keras_function(iterator)
-      batches = [o.get_value() for o in fetch(iterator) if o.has_value()]
+      if static_shapes(iterator):  # the common case: one call fetches and stacks
+        full, stacked, opts = fetch_stacked(iterator)
+        if full:
+          return run_steps(stacked)
+      else:
+        opts = fetch(iterator)
+      batches = [o.get_value() for o in opts if o.has_value()]
       if not batches:
         raise StopIteration
       # One call for the batches shaped like the first (all of them but a short last

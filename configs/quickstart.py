@@ -1,4 +1,4 @@
-"""Quickstart: a short IWAE run on the embedded fixed-binarized MNIST (about 10 minutes on
+"""Quickstart: a short IWAE run on the embedded fixed-binarized MNIST (about 5 minutes on
 2 CPU cores, training plus evaluation), printing the test log-likelihood.
 
   python -m zoo.train --config=configs/quickstart.py --workdir=runs/quickstart

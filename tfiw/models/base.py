@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfiw import distributions as dists
+from tfiw.models import fused_steps
 from tfiw.networks import StochasticBlock
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -231,78 +232,14 @@ class LatentVariableModel(keras.Model):
 
   def make_train_function(self, force=False):
     """Keras's train function, except with XLA on one device and ``steps_per_execution``
-    N > 1: then the N batches are fetched first and all N steps run in ONE XLA call (a
-    ``tf.while_loop`` inside the cluster). Keras would instead launch the compiled step N
-    times from a TensorFlow while loop, paying the launch (variable handles, output
-    buffers, ~1 ms here) every step. Measured in docs/performance.md.
-    """
+    N > 1: then N steps run in one XLA computation (``tfiw.models.fused_steps``)."""
     if self.train_function is not None and not force:
       return self.train_function
     super().make_train_function(force=True)
-    if (self.steps_per_execution == 1 or not self.jit_compile or self.run_eagerly
-        or tf.distribute.has_strategy() or self._distribute_strategy is not None):
-      return self.train_function
-    keras_function = self.train_function
-
-    @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
-    def run_steps(batches):
-      """Train on batches stacked on a new leading axis; returns the last step's logs."""
-      def body(i, logs):
-        return i + 1, self.train_step(tf.nest.map_structure(lambda t: t[i], batches))
-      logs = {m.name: m.result() for m in self.metrics}  # train_step's log structure
-      count = tf.shape(tf.nest.flatten(batches)[0])[0]
-      return tf.while_loop(lambda i, _: i < count, body, (tf.constant(0), logs))[1]
-
-    @tf.function(reduce_retracing=True)
-    def fetch(iterator):
-      return [iterator.get_next_as_optional() for _ in range(self.steps_per_execution)]
-
-    @tf.function(reduce_retracing=True)
-    def fetch_stacked(iterator):
-      """(all N there, the N batches stacked or zeros, the optionals) in one call: for
-      static batch shapes (drop_remainder) all N present means all N stackable."""
-      opts = fetch(iterator)
-      full = tf.reduce_all([o.has_value() for o in opts])
-      spec = iterator.element_spec
-      stacked = tf.cond(
-          full, lambda: stack([o.get_value() for o in opts]),
-          lambda: tf.nest.map_structure(
-              lambda s: tf.zeros([len(opts)] + s.shape.as_list(), s.dtype), spec))
-      return full, stacked, opts
-
-    def static_shapes(iterator):
-      return all(s.shape.is_fully_defined() for s in tf.nest.flatten(iterator.element_spec))
-
-    def shape_of(batch):
-      return [tuple(t.shape) for t in tf.nest.flatten(batch)]
-
-    def stack(batches):
-      return tf.nest.map_structure(lambda *ts: tf.stack(ts), *batches)
-
-    def function(iterator):
-      if not isinstance(iterator, tf.data.Iterator):
-        return keras_function(iterator)
-      if static_shapes(iterator):  # the common case: one call fetches and stacks
-        full, stacked, opts = fetch_stacked(iterator)
-        if full:
-          return run_steps(stacked)
-      else:
-        opts = fetch(iterator)
-      batches = [o.get_value() for o in opts if o.has_value()]
-      if not batches:
-        raise StopIteration
-      # One call for the batches shaped like the first (all of them but a short last
-      # batch of a finite dataset), then the rest one at a time.
-      first = shape_of(batches[0])
-      same = next((i for i, b in enumerate(batches) if shape_of(b) != first), len(batches))
-      logs = run_steps(stack(batches[:same]))
-      for batch in batches[same:]:
-        logs = run_steps(stack([batch]))
-      return logs
-
-    function.run_steps = run_steps  # (tests check the fused path ran)
-    self.train_function = function
-    return function
+    if (self.steps_per_execution > 1 and self.jit_compile and not self.run_eagerly
+        and not tf.distribute.has_strategy() and self._distribute_strategy is None):
+      self.train_function = fused_steps.train_function(self, self.train_function)
+    return self.train_function
 
   def _step_rng(self):
     """The RNG algorithm for draws traced in Keras's train/test step: XLA's fastest when

@@ -30,6 +30,7 @@ import keras
 import tensorflow as tf
 
 from tfiw import distributions as dists
+from tfiw.networks import build_chain
 
 SAMPLING = ("local", "per_sample", "per_batch")
 # Added to the LRT variance before the square root: keeps sqrt's gradient finite when the
@@ -171,10 +172,7 @@ class BayesStochasticBlock(keras.layers.Layer):
   def build(self, input_shape):
     if self.built:
       return
-    shape = tuple(input_shape)
-    for layer in self.dense:
-      layer.build(shape)
-      shape = shape[:-1] + (layer.units,)
+    shape = build_chain(self.dense, input_shape)
     for layer in self.heads:
       layer.build(shape)
     self.built = True

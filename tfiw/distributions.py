@@ -39,8 +39,9 @@ def rng_algorithm(alg):
     _rng.alg = previous
 
 
-def _shape(sample_shape, batch_shape):
-  # sample_shape may be (), an int or a tensor (a SavedModel's dynamic K): pack it.
+def draw_shape(sample_shape, batch_shape):
+  """sample_shape + batch_shape as an int32 vector. sample_shape may be (), an int or a
+  tensor (a SavedModel's dynamic K)."""
   sample_shape = tf.reshape(tf.cast(tf.convert_to_tensor(sample_shape), tf.int32), [-1])
   return tf.concat([sample_shape, tf.cast(batch_shape, tf.int32)], 0)
 
@@ -61,13 +62,13 @@ def sample_gaussian(loc, scale, sample_shape, seed):
   Same numbers as ``diag_gaussian(loc, scale).sample(sample_shape, seed=seed)`` (a test
   checks it), with gradients to loc and scale, at XLA-friendly speed (see ``RNG_ALG``).
   """
-  eps = normal_noise(_shape(sample_shape, tf.shape(loc)), seed, loc.dtype)
+  eps = normal_noise(draw_shape(sample_shape, tf.shape(loc)), seed, loc.dtype)
   return loc + scale * eps
 
 
 def sample_bernoulli(logits, sample_shape, seed):
   """Binary samples z ~ Bernoulli(σ(logits)) in logits' dtype, no gradient."""
-  u = uniform_noise(_shape(sample_shape, tf.shape(logits)), seed, logits.dtype)
+  u = uniform_noise(draw_shape(sample_shape, tf.shape(logits)), seed, logits.dtype)
   return tf.stop_gradient(tf.cast(u < tf.sigmoid(logits), logits.dtype))
 
 

@@ -104,13 +104,15 @@ def check_input(model, x):
 _ESTIMATORS = weakref.WeakKeyDictionary()  # model -> {(chunk, jit): compiled function}
 
 
-def make_estimator(model, chunk_size=CPU_CHUNK, jit_compile=True):
+def make_estimator(model, chunk_size=None, jit_compile=True):
   """A compiled (x [B, D], num_samples, seed [2]) -> (log p(x) [B], ess [B]) function.
 
   XLA (the default) fuses the elementwise work and draws with its fast RNG: 0.0186
   s/example at K=5000 on our 2-core CPU vs 0.0213 with TensorFlow's own (oneDNN)
   kernels (docs/performance.md). Cached per model, so repeated calls do not retrace.
+  ``chunk_size`` None: the device's default (``default_chunk_size``).
   """
+  chunk_size = chunk_size or default_chunk_size()
   cache = _ESTIMATORS.setdefault(model, {})
   if (chunk_size, jit_compile) not in cache:
     cache[(chunk_size, jit_compile)] = _make_estimator(model, chunk_size, jit_compile)

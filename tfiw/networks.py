@@ -7,6 +7,15 @@ import keras
 
 
 @keras.saving.register_keras_serializable("tfiw")
+def build_chain(layers, input_shape):
+  """Build layers that feed each other (each with ``units``); returns the output shape."""
+  shape = tuple(input_shape)
+  for layer in layers:
+    layer.build(shape)
+    shape = shape[:-1] + (layer.units,)
+  return shape
+
+
 class MLP(keras.layers.Layer):
   """A stack of Dense layers with one activation; ``units=[]`` is the identity."""
 
@@ -20,10 +29,7 @@ class MLP(keras.layers.Layer):
   def build(self, input_shape):
     if self.built:
       return
-    shape = tuple(input_shape)
-    for layer in self.dense:
-      layer.build(shape)
-      shape = shape[:-1] + (layer.units,)
+    build_chain(self.dense, input_shape)
     self.built = True
 
   def call(self, h):

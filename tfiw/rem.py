@@ -90,7 +90,7 @@ def hyperproposal(loc, scale_tril):
 def sample_hyperproposal(loc, scale_tril, num_samples, seed):
   """z = loc + L ε, ε ~ N(0, I): [K, B, Z] draws from ``hyperproposal(loc, scale_tril)``
   (its ``.sample`` up to rounding; through ``dists.normal_noise`` for XLA speed)."""
-  eps = dists.normal_noise(tf.concat([[num_samples], tf.shape(loc)], 0), seed, loc.dtype)
+  eps = dists.normal_noise(dists.draw_shape(num_samples, tf.shape(loc)), seed, loc.dtype)
   return loc + tf.linalg.matvec(scale_tril, eps)
 
 

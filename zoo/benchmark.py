@@ -7,7 +7,8 @@ matmul speed measured on the same shapes in the same run.
 Utilisation = achieved model FLOP/s / measured matmul FLOP/s, where model FLOPs count the
 matmuls only (forward 2*rows*in*out per Dense layer; a training step counts forward plus
 backward as 3x forward) and the matmul rate is the fastest of TensorFlow's default
-(oneDNN) kernel and XLA's on each of the model's own matmul shapes. Timings exclude
+(oneDNN) kernel and XLA's on each of the model's own matmul shapes (for training also
+each layer's two gradient matmuls, on their own shapes). Timings exclude
 compilation and warm-up; each figure is the median over repeats, with min and max.
 Writes OUT.json and OUT.md.
 """
@@ -208,8 +209,7 @@ def markdown(results, meta):
       twin = [o for o in train if not o["jit"] and r["jit"] and all(
           o[key] == r[key] for key in ("method", "layers", "batch", "k", "steps_per_execution",
                                        "autotune"))]
-      speedup = (f"{r['steps_per_s'] / twin[0]['steps_per_s']:.2f}x"
-                 if twin and r["jit"] else "")
+      speedup = f"{r['steps_per_s'] / twin[0]['steps_per_s']:.2f}x" if twin else ""
       lines.append(
           f"| {r['method']} | {r['layers']} | {r['batch']}x{r['k']} | "
           f"{r['jit']}{' (' + r['xla_rng'] + ')' if r['xla_rng'] else ''} | "
@@ -238,10 +238,14 @@ def markdown(results, meta):
   return "\n".join(lines) + "\n"
 
 
+def _bools(values):
+  return [v.lower() in ("1", "true", "yes") for v in values]
+
+
 def run(out):
   x = tfiw_data.load("binarized_mnist")
   results = []
-  jits = [j.lower() in ("1", "true", "yes") for j in _JIT.value]
+  jits = _bools(_JIT.value)
   for method in _METHODS.value:
     for layers in map(int, _LAYERS.value):
       for setting in _SETTINGS.value:
@@ -249,7 +253,7 @@ def run(out):
         for jit in jits:
           for spe in map(int, _STEPS_PER_EXECUTION.value):
             for rng in (_XLA_RNG.value if jit else [None]):
-              for autotune in [a.lower() in ("1", "true", "yes") for a in _AUTOTUNE.value]:
+              for autotune in _bools(_AUTOTUNE.value):
                 r = bench_training(method, layers, batch, k, jit, spe, rng, autotune, x.train)
                 print(json.dumps({key: v for key, v in r.items() if key != "matmul_detail"}),
                       flush=True)

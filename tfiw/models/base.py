@@ -183,10 +183,13 @@ class LatentVariableModel(keras.Model):
     ``_losses_and_grads`` (pure compute, no variable writes) is jit-compiled per replica.
     """
     super().compile(*args, jit_compile=jit_compile, **kwargs)  # the saved config keeps it
-    distributed = self._distribute_strategy is not None or tf.distribute.has_strategy()
-    self._replica_jit_compile = bool(distributed and jit_compile is True)
+    self._replica_jit_compile = bool(self._distributed() and jit_compile is True)
     if self._replica_jit_compile:
       self.jit_compile = False
+
+  def _distributed(self):
+    """Compiled or running under a (non-default) tf.distribute strategy."""
+    return self._distribute_strategy is not None or tf.distribute.has_strategy()
 
   def compile_from_config(self, config):
     """Compile on load (Keras skips it for a model whose ``compile`` is overridden)."""
@@ -237,7 +240,7 @@ class LatentVariableModel(keras.Model):
       return self.train_function
     super().make_train_function(force=True)
     if (self.steps_per_execution > 1 and self.jit_compile and not self.run_eagerly
-        and not tf.distribute.has_strategy() and self._distribute_strategy is None):
+        and not self._distributed()):
       self.train_function = fused_steps.train_function(self, self.train_function)
     return self.train_function
 

@@ -51,7 +51,8 @@ class ReweightedModel(LatentVariableModel):
         loc1, scale1 = loc, scale
       q = dists.diag_gaussian(loc, scale)
       # No pathwise gradient: RWS/REM are score-type updates on fixed samples.
-      z = tf.stop_gradient(dists.sample_gaussian(loc, scale, num_samples if l == 0 else (), seeds[l]))
+      z = tf.stop_gradient(
+          dists.sample_gaussian(loc, scale, num_samples if l == 0 else (), seeds[l]))
       log_q += q.log_prob(z)
       zs.append(z)
       h = z

@@ -6,6 +6,11 @@ Sources, in order of preference:
 - ``mnist``: grayscale MNIST, dynamically binarized (a fresh binarization every epoch;
   the test set binarized once with a fixed seed). TFDS ``mnist`` when prepared in the
   TFDS data dir, else ``mnist.npz`` in ``data_dir``.
+- ``mnist_burda``: the same grayscale MNIST split as Burda et al.'s released code
+  (yburda/iwae ``datasets.py``): train on the first 59,600 training images, validate on
+  the last 400. ``test`` is binarized once with a fixed seed (like ``mnist``) and
+  ``test_intensities`` keeps the grayscale test set, so an evaluation can binarize it
+  afresh as their code does for every test minibatch.
 - ``omniglot``: 28x28 Omniglot, dynamically binarized. TFDS ``omniglot`` (105x105,
   area-downsampled to 28x28) when prepared, else ``omniglot_28x28_areadown.npz``.
 - ``frey_faces``: 28x20 grayscale faces in [0, 1] (Gaussian likelihood), from data_dir.
@@ -24,6 +29,7 @@ EMBEDDED_DIR = os.path.join(os.path.dirname(__file__), "data_files")
 EMBEDDED_SHA256 = {
     "binarized_mnist.npz": "7a049ae3a0d88e964af4b41bbdb14e4303595e1c5de65f8bd2455cdcebb3514b"}
 TEST_BINARIZATION_SEED = 123
+BURDA_MNIST_TRAIN = 59600  # yburda/iwae datasets.py: the last 400 training images validate
 
 
 class Splits(NamedTuple):
@@ -33,6 +39,9 @@ class Splits(NamedTuple):
   dynamic: bool                # train must be binarized afresh every epoch
   likelihood: str              # "bernoulli" or "gaussian"
   source: str                  # where the data came from (recorded in results)
+  # Grayscale test set of a dynamic dataset whose protocol re-binarizes the test set at
+  # every evaluation (``mnist_burda``); None otherwise.
+  test_intensities: Optional[np.ndarray] = None
 
 
 class DatasetNotAvailable(FileNotFoundError):
@@ -105,7 +114,7 @@ def load(name, data_dir=None, tfds_data_dir=None):
     d = np.load(path)
     f = lambda k: d[k].astype(np.float32)
     return Splits(f("train"), f("valid"), f("test"), False, "bernoulli", path)
-  if name == "mnist":
+  if name in ("mnist", "mnist_burda"):
     builder = _tfds_prepared("mnist", tfds_data_dir)
     if builder is not None:
       train, test, source = _tfds_images(builder, "train"), _tfds_images(builder, "test"), "tfds"
@@ -113,6 +122,10 @@ def load(name, data_dir=None, tfds_data_dir=None):
       d = _local(data_dir, "mnist.npz", name)
       train, test = d["train"] / np.float32(255), d["test"] / np.float32(255)
       source = os.path.join(_data_dir(data_dir), "mnist.npz")
+    if name == "mnist_burda":
+      n = BURDA_MNIST_TRAIN
+      return Splits(train[:n], train[n:], binarize(test, TEST_BINARIZATION_SEED), True,
+                    "bernoulli", source, test_intensities=test)
     test = binarize(test, TEST_BINARIZATION_SEED)
     return Splits(train[:50000], train[50000:], test, True, "bernoulli", source)
   if name == "omniglot":
@@ -139,7 +152,7 @@ def load(name, data_dir=None, tfds_data_dir=None):
   raise ValueError(f"unknown dataset {name!r}; valid: {sorted(DATASETS)}")
 
 
-DATASETS = ("binarized_mnist", "mnist", "omniglot", "frey_faces")
+DATASETS = ("binarized_mnist", "mnist", "mnist_burda", "omniglot", "frey_faces")
 
 
 # Batches kept ready ahead of the training step (fixed: see ``_fixed_pipeline``).

@@ -1,0 +1,51 @@
+"""Burda, Grosse & Salakhutdinov (2016), "Importance Weighted Autoencoders", Table 1 (MNIST).
+
+Protocol (paper sec. 5 and their released code, github.com/yburda/iwae ``datasets.py``,
+``iwae.py``): dynamically binarized MNIST trained on the first 59,600 of the 60,000 training
+images (the last 400 validate), every minibatch binarized afresh, the test set too (here:
+a fresh binarization of the 10,000 grayscale test images at every evaluation); output bias =
+logit of the training mean clipped to [0.001, 0.999]; batch 20; Adam(lr 1e-3, beta1 0.9,
+beta2 0.999, eps 1e-4) with lr 1e-3 * 10^(-i/7) for 3^i epochs, i = 0..7 (3,280 epochs); tanh
+networks (1 layer: 784-200-200-50; 2 layers: 784-200-200-100-100-100-50); test NLL with the
+K=5000 IWAE estimate on the full test set. ``data_dir`` must hold ``mnist.npz`` (dataset
+``mnist_burda``), or TFDS ``mnist`` must be prepared.
+
+Paper test NLL (Table 1, nats; IWAE at k=1 is the VAE, one number for both):
+  row              paper
+{rows}
+
+Source of the numbers: Table 1 of arXiv:1509.00519 (ICLR 2016), also in
+configs/iwae.py and configs/vae.py; the paper's summary is /work/shared/papers/000.
+The paper reports no error bars (a row counts as reproduced within 0.3 nats).
+
+  python -m zoo.reproduce --table=burda2016_table1 --rows=iwae_l1_k5 \\
+      --data_dir=../shared/data --workdir_root=runs/reproduce
+  python -m zoo.train --config=configs/papers/burda2016_table1.py:row=iwae_l1_k5,runlocal \\
+      --data_dir=../shared/data --workdir=/tmp/burda_row        # seconds
+"""
+from configs.papers import common
+
+TABLE = "burda2016_table1"
+PAPER_NLL = {  # (method, layers, k) -> Table 1
+    ("vae", 1, 1): 86.76, ("vae", 1, 5): 86.47, ("vae", 1, 50): 86.35,
+    ("iwae", 1, 1): 86.76, ("iwae", 1, 5): 85.54, ("iwae", 1, 50): 84.78,
+    ("vae", 2, 1): 85.33, ("vae", 2, 5): 85.01, ("vae", 2, 50): 84.78,
+    ("iwae", 2, 1): 85.33, ("iwae", 2, 5): 83.89, ("iwae", 2, 50): 82.90,
+}
+SOURCE = "Burda et al. 2016 (arXiv:1509.00519), Table 1, MNIST"
+NOTE = ("dynamic MNIST as in yburda/iwae: first 59,600 training images, test set "
+        "re-binarized at every evaluation; Burda schedule, 3,280 epochs, batch 20")
+
+ROWS = {
+    f"{m}_l{l}_k{k}": common.Row(
+        method=m, arg=f"k={k},layers={l}", nll=nll, source=SOURCE, dataset="mnist_burda",
+        test_binarization="per_evaluation", note=NOTE,
+        same_as=f"vae_l{l}_k1" if (m, k) == ("iwae", 1) else None)
+    for (m, l, k), nll in sorted(PAPER_NLL.items(), key=lambda kv: (kv[0][1], kv[0][0] != "vae",
+                                                                      kv[0][2]))}
+
+__doc__ = __doc__.format(rows=common.docstring_rows(ROWS))
+
+
+def get_config(arg=None):
+  return common.row_config(TABLE, ROWS, arg)

@@ -1,0 +1,131 @@
+"""zoo.reproduce: paper-row configs, a runlocal row end to end with resume, report schema."""
+import importlib
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import papers
+from configs.papers import burda2016_table1, common as paper_common
+from tfiw import data as tfiw_data, schedules
+from zoo import reproduce
+
+
+def _all_rows():
+  for table in papers.TABLES:
+    module = importlib.import_module(f"configs.papers.{table}")
+    for row in module.ROWS:
+      yield table, row, module
+
+
+def test_every_row_builds_with_a_loadable_dataset_and_a_source():
+  for table, row, module in _all_rows():
+    c = module.get_config(f"row={row}")
+    assert c.paper.table == table and c.paper.row == row
+    assert c.data.name in tfiw_data.DATASETS, (table, row)
+    assert c.paper.source and c.paper.checkpoints[-1] == c.train.epochs, (table, row)
+    assert c.eval.max_examples == 0  # the full test set
+    if c.paper.same_as:
+      assert c.paper.same_as in module.ROWS
+    small = module.get_config(f"row={row},runlocal")
+    assert list(small.paper.checkpoints) == [1, small.train.epochs]
+  with pytest.raises(ValueError, match="unknown row"):
+    burda2016_table1.get_config("row=iwae_l3_k5")
+
+
+def test_burda_rows_follow_the_papers_protocol():
+  steps = 2980
+  lr = schedules.BurdaSchedule(steps)
+  for row in burda2016_table1.ROWS:
+    c = burda2016_table1.get_config(f"row={row}")
+    method, layers, k = row.split("_")
+    assert c.method.name == method and c.method.num_samples == int(k[1:])
+    assert len(c.model.latent_dims) == int(layers[1:])
+    assert (c.data.name, c.data.batch_size, c.train.epochs) == ("mnist_burda", 20, 3280)
+    assert (c.optim.learning_rate, c.optim.adam_epsilon) == (1e-3, 1e-4)
+    assert c.eval.num_samples == 5000 and c.paper.test_binarization == "per_evaluation"
+  # Checkpoints = the last epoch of every stage: the rate drops right after each of them.
+  checkpoints = list(paper_common.BURDA_CHECKPOINTS)
+  assert checkpoints[-1] == 3280 and len(checkpoints) == 8
+  for e in checkpoints[:-1]:
+    assert float(lr((e - 1) * steps)) == pytest.approx(float(lr(e * steps - 1)))
+    assert float(lr(e * steps)) == pytest.approx(float(lr((e - 1) * steps)) * 10**(-1 / 7))
+
+
+def test_status_counts_only_full_protocol_within_tolerance():
+  assert reproduce.status(85.54, None, 85.70, 3280, 3280) == "reproduced"
+  assert reproduce.status(85.54, None, 85.90, 3280, 3280).startswith("missed by 0.36")
+  assert reproduce.status(85.54, None, 85.10, 3280, 3280).startswith("better than paper")
+  assert reproduce.status(85.54, None, 85.54, 121, 3280) == "partial (epoch 121 of 3280)"
+  assert reproduce.status(95.18, 0.5, 95.60, 10, 10) == "reproduced"  # paper's error > 0.3
+  assert reproduce.status(None, None, 90.0, 10, 10) == "done (no paper number)"
+  assert reproduce.status(85.54, None, None, 0, 3280) == "not run"
+
+
+def test_runlocal_row_end_to_end_with_resume_export_and_report(tmp_path):
+  roots = dict(workdir_root=str(tmp_path / "runs"), pretrained_root=str(tmp_path / "pre"),
+               docs_dir=str(tmp_path / "docs"), runlocal=True)
+  logs = []
+  table, row = "burda2016_appd", "iwae_l1_k5"
+  reproduce.run_rows(table, [row], stop_epoch=1, log=logs.append, **roots)
+  workdir = os.path.join(roots["workdir_root"], table, row)
+  pretrained = os.path.join(roots["pretrained_root"], table, row)
+  info = lambda: json.load(open(os.path.join(pretrained, "assets", "config.json")))
+  assert reproduce.backup_epoch(workdir) == 1 and info()["checkpoint"]["epoch"] == 1
+
+  # Second call: resumes at epoch 1 (not 0), evaluates and re-exports at checkpoint 2.
+  logs.clear()
+  reproduce.run_rows(table, [row], log=logs.append, **roots)
+  assert any("epochs 1 -> 2" in m for m in logs), logs
+  curve = json.load(open(os.path.join(workdir, "curve.json")))
+  assert [e["epoch"] for e in curve["epochs"]] == [1, 2]
+  assert [c["epoch"] for c in curve["checkpoints"]] == [1, 2]
+  assert info()["checkpoint"]["epoch"] == 2
+  assert not os.path.exists(pretrained + ".tmp")
+
+  # Third call: finished, nothing trains.
+  logs.clear()
+  reproduce.run_rows(table, [row], log=logs.append, **roots)
+  assert not any("->" in m for m in logs), logs
+
+  # The SavedModel scores with TensorFlow alone and gives the evaluation's kind of number.
+  x = tfiw_data.load("binarized_mnist").test[:3]
+  lp = tf.saved_model.load(pretrained).signatures["log_prob"](x=tf.constant(x))["log_prob"]
+  assert np.all(np.isfinite(lp.numpy())) and np.all(lp.numpy() < 0)
+
+  report = json.load(open(os.path.join(roots["docs_dir"], "reproduction.json")))
+  assert set(report) == {"rows"}
+  for r in report["rows"]:
+    assert tuple(r) == reproduce.JSON_KEYS
+  mine = [r for r in report["rows"] if (r["table"], r["row"]) == (table, row)][0]
+  assert mine["epochs_done"] == 2 and mine["protocol_epochs"] == 3280
+  assert mine["tfiw_nll"] == pytest.approx(curve["checkpoints"][-1]["test_nll"])
+  assert mine["tfiw_nll"] > 0 and mine["pretrained"] == f"pretrained/{table}/{row}"
+  md = open(os.path.join(roots["docs_dir"], "reproduction.md")).read()
+  assert "runlocal smoke run" in md and "reproduced |" not in md
+  assert os.path.exists(os.path.join(roots["docs_dir"], f"reproduction_{table}.png"))
+
+
+def test_mnist_burda_split_and_fresh_test_binarization(shared_data, tmp_path):
+  s = tfiw_data.load("mnist_burda", data_dir=shared_data)
+  raw = np.load(os.path.join(shared_data, "mnist.npz"))
+  assert s.train.shape == (59600, 784) and s.valid.shape == (400, 784)
+  np.testing.assert_array_equal(s.train, raw["train"][:59600] / np.float32(255))
+  np.testing.assert_array_equal(s.test_intensities, raw["test"] / np.float32(255))
+  assert s.dynamic and set(np.unique(s.test)) <= {0.0, 1.0}
+  # The existing dynamic `mnist` keeps its 50,000-image split and no grayscale test set.
+  old = tfiw_data.load("mnist", data_dir=shared_data)
+  assert old.train.shape[0] == 50000 and old.test_intensities is None
+
+  cfg = burda2016_table1.get_config("row=iwae_l1_k5,runlocal")
+  run = reproduce.RowRun(cfg, str(tmp_path / "row"), shared_data, None, log=lambda m: None,
+                         data_cache={("mnist_burda", shared_data): s})
+  (x1, seed1), (x4, seed4) = run.test_set(1), run.test_set(4)
+  assert seed1 != seed4 and not np.array_equal(x1, x4)
+  # Each binarization is Bernoulli(intensity): its mean matches within 6 standard errors.
+  p = s.test_intensities
+  se = np.sqrt(np.sum(p * (1 - p))) / p.size
+  for x in (x1, x4):
+    assert abs(x.mean() - p.mean()) < 6 * se

@@ -1,0 +1,521 @@
+"""Reproduce the papers' tables: train rows, keep learning curves, export, write the report.
+
+  python -m zoo.reproduce --table=burda2016_table1 --rows=iwae_l1_k5,vae_l1_k5 \
+      --data_dir=../shared/data --workdir_root=runs/reproduce --max_hours=10
+  python -m zoo.reproduce --list                        # tables, rows, paper numbers
+  python -m zoo.reproduce --report_only --workdir_root=runs/reproduce   # docs only
+
+A row is ``configs/papers/<table>.py:row=<row>`` (its paper's protocol and number). Each
+row trains in ``<workdir_root>/<table>/<row>/``:
+
+  config.json   the row's config (a resumed row must match it)
+  backup/       Keras BackupAndRestore state, saved after every epoch: the resume point
+  curve.json    the learning curve: per epoch the training bound and wall time, per
+                checkpoint the test NLL (K = the row's eval K, full test set) and stderr
+
+Every call resumes each row from its last finished epoch. At each of the row's schedule
+checkpoints (Burda: the ends of stages 0-7, epochs 1, 4, 13, 40, 121, 364, 1093, 3280) the
+test NLL is evaluated and the model exported as a SavedModel to
+``<pretrained_root>/<table>/<row>/``, replacing the previous checkpoint's. The evaluation
+runs before that epoch's backup is written, so an interruption during it repeats the
+epoch and the evaluation, and no checkpoint is skipped.
+
+Several rows in one process advance round-robin (``--order=round_robin``, the default):
+every row reaches checkpoint c before any row trains past it, so a time limit leaves all
+rows at comparable epochs. The data stream of each (re)start is seeded by the row's seed
+and the epoch it starts at, so a resumed row does not replay the binarizations and
+shuffles of its first epochs.
+
+After every row segment the report is regenerated from all row workdirs under
+``--workdir_root``: ``<docs_dir>/reproduction.md`` (per table: paper vs tfiw, epochs done of
+the protocol's, wall time, machine, a learning-curve PNG ``reproduction_<table>.png``) and
+``<docs_dir>/reproduction.json``:
+  {"rows": [{"table", "row", "dataset", "paper_nll", "paper_source", "tfiw_nll",
+             "tfiw_nll_stderr", "epochs_done", "protocol_epochs", "train_hours",
+             "machine", "pretrained"}]}
+NLL in positive nats; ``tfiw_nll`` is the test NLL at the last checkpoint reached, and
+``epochs_done`` that checkpoint's epoch; ``train_hours`` the training wall time up to it.
+A row counts as reproduced only at ``epochs_done == protocol_epochs`` and within
+max(paper's error, 0.3) nats of the paper.
+"""
+import datetime
+import importlib
+import json
+import math
+import os
+import platform
+import shutil
+import time
+
+import keras
+from absl import app, flags, logging
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CURVE_FILE, CONFIG_FILE = "curve.json", "config.json"
+JSON_KEYS = ("table", "row", "dataset", "paper_nll", "paper_source", "tfiw_nll",
+             "tfiw_nll_stderr", "epochs_done", "protocol_epochs", "train_hours", "machine",
+             "pretrained")
+TOLERANCE_NATS = 0.3
+
+
+def _define_flags():
+  flags.DEFINE_string("table", None, "Table id, a module of configs/papers (see --list).")
+  flags.DEFINE_list("rows", [], "Rows to run (default: all rows of the table).")
+  flags.DEFINE_float("max_hours", 0.0, "Stop (after the current epoch) once this process has "
+                     "run this long; 0: no limit. Rows resume on the next call.")
+  flags.DEFINE_integer("stop_epoch", 0, "Train each row at most to this epoch (0: the "
+                       "protocol's), e.g. 121 for the end of Burda's stage 4.")
+  flags.DEFINE_string("workdir_root", "runs/reproduce", "Row workdirs: <root>/<table>/<row>.")
+  flags.DEFINE_string("data_dir", None, "Local .npz datasets (else $TFIW_DATA_DIR).")
+  flags.DEFINE_string("pretrained_root", os.path.join(REPO, "pretrained"),
+                      "SavedModels go to <pretrained_root>/<table>/<row>.")
+  flags.DEFINE_string("docs_dir", os.path.join(REPO, "docs"),
+                      "Where reproduction.md, reproduction.json and the plots are written.")
+  flags.DEFINE_enum("order", "round_robin", ["round_robin", "sequential"],
+                    "round_robin: all rows reach each checkpoint before any passes it; "
+                    "sequential: one row after the other.")
+  flags.DEFINE_bool("runlocal", False, "Seconds-long rows (each row's runlocal config).")
+  flags.DEFINE_bool("report_only", False, "Only regenerate the report from --workdir_root.")
+  flags.DEFINE_bool("list", False, "List tables and rows with the papers' numbers.")
+  flags.DEFINE_integer("threads", 0, "TensorFlow intra- and inter-op threads (0: TF's "
+                       "default, all cores); 1 lets two row processes share 2 cores.")
+
+
+# ---- tables and rows ---------------------------------------------------------------------
+def tables():
+  from configs import papers
+  return list(papers.TABLES)
+
+
+def table_module(table):
+  if table not in tables():
+    raise ValueError(f"unknown table {table!r}; valid: {tables()}")
+  return importlib.import_module(f"configs.papers.{table}")
+
+
+def row_config(table, row, runlocal=False):
+  return table_module(table).get_config(f"row={row}" + (",runlocal" if runlocal else ""))
+
+
+def row_workdir(root, table, row):
+  return os.path.join(root, table, row)
+
+
+def machine_description():
+  """CPU model, cores and GPUs of this machine, e.g. '2-core AMD EPYC 7B13, no GPU'."""
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as f:
+      names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+    cpu = names[0] if names else cpu
+  except OSError:
+    pass
+  import tensorflow as tf
+  gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+          for g in tf.config.list_physical_devices("GPU")]
+  return f"{os.cpu_count()}-core {cpu}, " + (", ".join(gpus) if gpus else "no GPU")
+
+
+def _load_json(path, default=None):
+  if not os.path.exists(path):
+    return default
+  with open(path) as f:
+    return json.load(f)
+
+
+def _write_json(path, obj):
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=1)
+  os.replace(tmp, path)  # atomic: a kill mid-write never leaves a truncated curve
+
+
+def backup_epoch(workdir):
+  """Epochs finished according to the Keras backup (0 if none)."""
+  meta = _load_json(os.path.join(workdir, "backup", "training_metadata.json"), {})
+  return int(meta.get("epoch", 0))
+
+
+# ---- one row -------------------------------------------------------------------------------
+class RowRun:
+  """One row's model, data and curve in this process; ``train_until`` advances it."""
+
+  def __init__(self, cfg, workdir, data_dir=None, pretrained_root=None, log=print,
+               data_cache=None):
+    from zoo import trainer
+    from tfiw import data as tfiw_data
+    self.cfg, self.workdir, self.log = cfg, workdir, log
+    self.table, self.row = cfg.paper.table, cfg.paper.row
+    self.pretrained = (os.path.join(pretrained_root, self.table, self.row)
+                       if pretrained_root else None)
+    os.makedirs(workdir, exist_ok=True)
+    _check_config(workdir, cfg)
+    key = (cfg.data.name, data_dir or cfg.data.data_dir)
+    cache = {} if data_cache is None else data_cache
+    if key not in cache:
+      cache[key] = trainer.load_data(cfg, data_dir)
+    self.splits = cache[key]
+    self.steps = cfg.train.steps_per_epoch or self.splits.train.shape[0] // cfg.data.batch_size
+    self.curve = _load_json(os.path.join(workdir, CURVE_FILE)) or {
+        "table": self.table, "row": self.row, "dataset": cfg.data.name,
+        "data_source": self.splits.source, "protocol_epochs": int(cfg.train.epochs),
+        "checkpoints_planned": list(cfg.paper.checkpoints), "steps_per_epoch": self.steps,
+        "batch_size": int(cfg.data.batch_size), "epochs": [], "checkpoints": []}
+    self._tfiw_data = tfiw_data
+    self.model = None
+
+  @property
+  def protocol_epochs(self):
+    return int(self.cfg.train.epochs)
+
+  def epochs_done(self):
+    return backup_epoch(self.workdir)
+
+  def _build(self):
+    from zoo import trainer
+    cfg = self.cfg
+    keras.utils.set_random_seed(cfg.seed)
+    model = trainer.build_model(cfg, self.splits.train.shape[1], self.splits.likelihood)
+    model.set_output_bias(self.splits.train.mean(0))
+    model.compile(trainer.build_optimizer(cfg, self.steps), jit_compile=cfg.train.jit_compile,
+                  steps_per_execution=trainer.steps_per_execution(
+                      cfg.train.steps_per_execution, self.steps))
+    self.model = model
+
+  def test_set(self, epoch):
+    """The test images of the checkpoint at ``epoch`` and the binarization seed used."""
+    s = self.splits
+    if self.cfg.paper.test_binarization == "per_evaluation":
+      if s.test_intensities is None:
+        raise ValueError(f"{self.cfg.data.name} has no grayscale test set to re-binarize")
+      seed = [self._tfiw_data.TEST_BINARIZATION_SEED, int(epoch)]
+      return self._tfiw_data.binarize(s.test_intensities, seed), seed
+    return s.test, None
+
+  def evaluate(self, epoch):
+    """Test NLL at a checkpoint, appended to the curve (replacing an earlier try at it)."""
+    import numpy as np
+    from zoo import trainer
+    x, seed = self.test_set(epoch)
+    start = time.time()
+    lp = trainer.test_log_likelihood(self.model, self.cfg, x, verbose=0)
+    point = {
+        "epoch": int(epoch), "test_nll": float(-np.mean(lp)),
+        "test_nll_stderr": float(np.std(lp) / math.sqrt(len(lp))),
+        "eval_num_samples": int(self.cfg.eval.num_samples), "eval_num_examples": int(len(lp)),
+        "test_binarization_seed": seed, "eval_seconds": time.time() - start,
+        "train_hours": self.curve_train_seconds() / 3600.0, "machine": machine_description(),
+        "time": datetime.datetime.now().isoformat(timespec="seconds")}
+    self.curve["checkpoints"] = [c for c in self.curve["checkpoints"] if c["epoch"] != epoch]
+    self.curve["checkpoints"].append(point)
+    self.log(f"[{self.table}/{self.row}] epoch {epoch}: test NLL {point['test_nll']:.2f} "
+             f"± {point['test_nll_stderr']:.2f} nats (K={point['eval_num_samples']}, "
+             f"{len(lp)} images, {point['eval_seconds']:.0f} s)")
+    return point
+
+  def export(self, point):
+    """SavedModel of this checkpoint at pretrained/<table>/<row>, replacing the old one."""
+    if not self.pretrained:
+      return
+    import tfiw
+    from tfiw import export, images
+    tmp = self.pretrained + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.dirname(self.pretrained), exist_ok=True)
+    export.export_savedmodel(
+        self.model, tmp, num_samples=self.cfg.export.num_samples, seed=self.cfg.seed,
+        metadata={"config": json.loads(self.cfg.to_json_best_effort()),
+                  "dataset": self.cfg.data.name, "table": self.table, "row": self.row,
+                  "checkpoint": point, "image_shape": images.image_shape(self.model.input_dim),
+                  "tfiw_version": tfiw.__version__})
+    if os.path.exists(self.pretrained):
+      shutil.rmtree(self.pretrained)
+    os.replace(tmp, self.pretrained)
+
+  def curve_train_seconds(self):
+    return sum(e["seconds"] for e in self.curve["epochs"])
+
+  def save_curve(self):
+    _write_json(os.path.join(self.workdir, CURVE_FILE), self.curve)
+
+  def train_until(self, epoch, deadline=None):
+    """Train to ``epoch`` (capped by the protocol); True if reached before ``deadline``."""
+    epoch = min(int(epoch), self.protocol_epochs)
+    start_epoch = self.epochs_done()
+    if start_epoch >= epoch:
+      return True
+    if self.model is None:
+      self._build()
+    cfg = self.cfg
+    # A fresh data stream per (re)start: seeded by the epoch it starts at.
+    train_ds = self._tfiw_data.train_dataset(
+        self.splits.train, cfg.data.batch_size, int(cfg.seed) * 1_000_003 + start_epoch,
+        self.splits.dynamic)
+    callbacks = [
+        _RowCallback(self, deadline),  # first: evaluates before the epoch's backup is saved
+        keras.callbacks.BackupAndRestore(os.path.join(self.workdir, "backup"),
+                                         delete_checkpoint=False),
+    ]
+    self.log(f"[{self.table}/{self.row}] epochs {start_epoch} -> {epoch} of "
+             f"{self.protocol_epochs} ({self.steps} steps of {cfg.data.batch_size}, "
+             f"{cfg.method.name} K={cfg.method.num_samples}, {cfg.data.name})")
+    self.model.fit(train_ds, epochs=epoch, steps_per_epoch=self.steps, callbacks=callbacks,
+                   verbose=0, shuffle=False)  # (train_ds shuffles itself)
+    return self.epochs_done() >= epoch
+
+
+class _RowCallback(keras.callbacks.Callback):
+  """Per epoch: curve point, checkpoint evaluation + export, time limit."""
+
+  def __init__(self, run, deadline):
+    super().__init__()
+    self.run, self.deadline = run, deadline
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.t0 = time.time()
+
+  def on_epoch_end(self, epoch, logs=None):
+    run, e = self.run, epoch + 1
+    seconds = time.time() - self.t0
+    point = {"epoch": e, "seconds": seconds, "steps_per_second": run.steps / max(seconds, 1e-9)}
+    for k, v in (logs or {}).items():
+      try:
+        point[k] = float(v)
+      except (TypeError, ValueError):
+        pass
+    run.curve["epochs"] = [p for p in run.curve["epochs"] if p["epoch"] != e] + [point]
+    if e in run.cfg.paper.checkpoints:
+      run.export(run.evaluate(e))
+    run.save_curve()
+    if e % 10 == 0 or e in run.cfg.paper.checkpoints:
+      run.log(f"[{run.table}/{run.row}] epoch {e}: bound {point.get('bound', float('nan')):.2f}, "
+              f"{point['steps_per_second']:.0f} steps/s")
+    if self.deadline is not None and time.time() > self.deadline:
+      self.model.stop_training = True
+
+
+def _check_config(workdir, cfg):
+  """Write config.json, or refuse to resume a row whose config differs."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  text = cfg.to_json_best_effort(indent=2, sort_keys=True)
+  old = _load_json(path)
+  if old is None:
+    with open(path, "w") as f:
+      f.write(text)
+  elif old != json.loads(text):
+    raise ValueError(f"{workdir} holds a run with a different config ({path}); use another "
+                     "--workdir_root or the same code and flags to resume it")
+
+
+# ---- driving several rows ------------------------------------------------------------------
+def run_rows(table, rows=None, workdir_root="runs/reproduce", data_dir=None,
+             pretrained_root=None, docs_dir=None, max_hours=0.0, stop_epoch=0,
+             order="round_robin", runlocal=False, log=print):
+  """Train ``rows`` of ``table`` (all by default), then write the report. Returns the runs."""
+  module = table_module(table)
+  rows = list(rows or module.ROWS)
+  unknown = [r for r in rows if r not in module.ROWS]
+  if unknown:
+    raise ValueError(f"unknown rows {unknown} of {table}; valid: {list(module.ROWS)}")
+  deadline = time.time() + max_hours * 3600 if max_hours else None
+  cache, runs = {}, {}
+  for row in rows:
+    cfg = row_config(table, row, runlocal)
+    if cfg.paper.same_as:
+      log(f"[{table}/{row}] trained as {cfg.paper.same_as} (same objective): not run")
+      continue
+    runs[row] = RowRun(cfg, row_workdir(workdir_root, table, row), data_dir, pretrained_root,
+                       log, cache)
+
+  def target(run, epoch):
+    return min(epoch, run.protocol_epochs, stop_epoch or run.protocol_epochs)
+
+  if order == "sequential":
+    plan = [(row, target(run, run.protocol_epochs)) for row, run in runs.items()]
+  else:
+    marks = sorted({e for run in runs.values() for e in [*run.cfg.paper.checkpoints,
+                                                         run.protocol_epochs]})
+    plan = [(row, target(run, m)) for m in marks for row, run in runs.items()]
+  for row, epoch in plan:
+    run = runs[row]
+    if run.epochs_done() >= epoch:
+      continue
+    reached = run.train_until(epoch, deadline)
+    if docs_dir:
+      write_report(workdir_root, docs_dir)
+    if not reached:
+      log(f"time limit of {max_hours} h reached: stopping (rows resume on the next call)")
+      break
+  if docs_dir:
+    write_report(workdir_root, docs_dir)
+  return runs
+
+
+# ---- report --------------------------------------------------------------------------------
+def status(paper_nll, paper_stderr, tfiw_nll, epochs_done, protocol_epochs):
+  """'reproduced' only at the full protocol within max(paper error, 0.3) nats."""
+  if tfiw_nll is None:
+    return "not run"
+  if epochs_done < protocol_epochs:
+    return f"partial (epoch {epochs_done} of {protocol_epochs})"
+  if paper_nll is None:
+    return "done (no paper number)"
+  tol = max(paper_stderr or 0.0, TOLERANCE_NATS)
+  diff = tfiw_nll - paper_nll
+  if abs(diff) <= tol:
+    return "reproduced"
+  return f"{'missed' if diff > 0 else 'better than paper'} by {abs(diff):.2f} nats"
+
+
+def collect(workdir_root):
+  """One dict per row of every table: the JSON row plus the curve and display fields."""
+  out = []
+  for table in tables():
+    module = table_module(table)
+    for row in module.ROWS:
+      cfg = row_config(table, row)
+      source_row = cfg.paper.same_as or row
+      curve = _load_json(os.path.join(row_workdir(workdir_root, table, source_row), CURVE_FILE))
+      last = (sorted(curve["checkpoints"], key=lambda c: c["epoch"])[-1]
+              if curve and curve["checkpoints"] else None)
+      trained = max([e["epoch"] for e in curve["epochs"]], default=0) if curve else 0
+      # The protocol's length from the row's config, not the curve's: a runlocal run of a
+      # row (2 epochs) must never count as the full protocol.
+      protocol = int(cfg.train.epochs)
+      entry = {
+          "table": table, "row": row, "dataset": cfg.data.name,
+          "paper_nll": cfg.paper.nll, "paper_source": cfg.paper.source,
+          "tfiw_nll": last["test_nll"] if last else None,
+          "tfiw_nll_stderr": last["test_nll_stderr"] if last else None,
+          "epochs_done": last["epoch"] if last else 0,
+          "protocol_epochs": protocol,
+          "train_hours": last["train_hours"] if last else None,
+          "machine": last["machine"] if last else None,
+          "pretrained": (f"pretrained/{table}/{source_row}" if last else None),
+      }
+      out.append({"json": entry, "curve": curve, "trained_epochs": trained,
+                  "paper_stderr": cfg.paper.stderr, "same_as": cfg.paper.same_as,
+                  "note": cfg.paper.note, "method_config": cfg.paper.method_config,
+                  "test_binarization": cfg.paper.test_binarization,
+                  "status": ("runlocal smoke run" if curve and curve["protocol_epochs"] != protocol
+                             else status(entry["paper_nll"], cfg.paper.stderr,
+                                         entry["tfiw_nll"], entry["epochs_done"], protocol))})
+  return out
+
+
+def _fmt(x, spec=".2f", none="–"):
+  return none if x is None else format(x, spec)
+
+
+def plot_table(table, entries, path):
+  """Test NLL against epoch (log axis) per row, the paper's numbers dashed."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for i, e in enumerate(entries):
+    color = f"C{i % 10}"
+    pts = sorted(e["curve"]["checkpoints"], key=lambda c: c["epoch"]) if e["curve"] else []
+    if pts:
+      ax.errorbar([p["epoch"] for p in pts], [p["test_nll"] for p in pts],
+                  yerr=[p["test_nll_stderr"] for p in pts], marker="o", ms=3, color=color,
+                  label=e["json"]["row"])
+    if e["json"]["paper_nll"] is not None and pts:
+      ax.axhline(e["json"]["paper_nll"], color=color, ls="--", lw=0.8)
+  ax.set_xscale("log")
+  ax.set_xlabel("epoch")
+  ax.set_ylabel("test NLL (nats, lower is better)")
+  ax.set_title(f"{table}: tfiw test NLL at the schedule checkpoints (dashed: paper)")
+  ax.grid(alpha=0.3)
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend(fontsize=7, ncol=2)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def write_report(workdir_root, docs_dir):
+  """docs_dir/reproduction.json, reproduction.md and one PNG per table that has a curve."""
+  os.makedirs(docs_dir, exist_ok=True)
+  entries = collect(workdir_root)
+  _write_json(os.path.join(docs_dir, "reproduction.json"),
+              {"rows": [{k: e["json"][k] for k in JSON_KEYS} for e in entries]})
+  lines = [
+      "# Reproducing the papers' tables",
+      "",
+      "Generated by `python -m zoo.reproduce` from the row workdirs (do not edit by hand; the",
+      "text around the tables lives in `zoo/reproduce.py`). Each row is",
+      "`configs/papers/<table>.py:row=<row>`: the paper's protocol and number, with its source.",
+      "NLL in nats (lower is better) on the full test set at the row's evaluation K; *NLL at*",
+      "is the schedule checkpoint the tfiw number comes from, *trained* the epochs trained so",
+      "far. A row counts as reproduced only at the full protocol and within max(paper's",
+      "error, 0.3) nats. *hours*: training wall time up to that checkpoint (no evaluation).",
+      "Machine and data source as recorded by the run; `pretrained/<table>/<row>` holds the",
+      "SavedModel of the row's last checkpoint (score images with `python export/score.py",
+      "--model=pretrained/<table>/<row> --data=x.npy`, TensorFlow only).",
+      "",
+      "Resume or extend any row: `python -m zoo.reproduce --table=T --rows=R "
+      "[--data_dir=../shared/data] [--max_hours=H]` (docs/reproduction.md describes the "
+      "protocols; see also `python -m zoo.reproduce --help`).",
+      ""]
+  for table in tables():
+    rows = [e for e in entries if e["json"]["table"] == table]
+    module = table_module(table)
+    lines += [f"## {table}", "", (module.__doc__ or "").strip().splitlines()[0], ""]
+    lines += ["| row | dataset | paper | tfiw | NLL at epoch | trained / protocol | hours | "
+              "status | machine |", "|---|---|---|---|---|---|---|---|---|"]
+    for e in rows:
+      j = e["json"]
+      paper = _fmt(j["paper_nll"]) + (f" ± {e['paper_stderr']:.3f}" if e["paper_stderr"] else "")
+      tfiw = (f"{j['tfiw_nll']:.2f} ± {j['tfiw_nll_stderr']:.2f}" if j["tfiw_nll"] is not None
+              else "–")
+      name = j["row"] + (f" (= {e['same_as']})" if e["same_as"] else "")
+      lines.append(f"| {name} | {j['dataset']} | {paper} | {tfiw} | "
+                   f"{j['epochs_done'] or '–'} | {e['trained_epochs']} / {j['protocol_epochs']} | "
+                   f"{_fmt(j['train_hours'])} | {e['status']} | {j['machine'] or '–'} |")
+    sources = sorted({e["json"]["paper_source"] for e in rows})
+    lines += ["", "Sources: " + "; ".join(sources) + ".", ""]
+    if any(e["curve"] and e["curve"]["checkpoints"] for e in rows):
+      png = f"reproduction_{table}.png"
+      plot_table(table, [e for e in rows if not e["same_as"]], os.path.join(docs_dir, png))
+      lines += [f"![{table} learning curves]({png})", ""]
+  with open(os.path.join(docs_dir, "reproduction.md"), "w") as f:
+    f.write("\n".join(lines))
+  return entries
+
+
+def list_tables(log=print):
+  for table in tables():
+    module = table_module(table)
+    log(f"{table}: {(module.__doc__ or '').strip().splitlines()[0]}")
+    for row in module.ROWS:
+      cfg = row_config(table, row)
+      log(f"  {row:<18} paper {_fmt(cfg.paper.nll, '.2f', '  -  ')}  {cfg.data.name:<16} "
+          f"{cfg.paper.method_config}  {cfg.train.epochs} epochs"
+          + (f"  (= {cfg.paper.same_as})" if cfg.paper.same_as else ""))
+
+
+def main(argv):
+  del argv
+  f = flags.FLAGS
+  logging.set_verbosity(logging.WARNING)  # (SavedModel export logs every signature at INFO)
+  if f.threads:
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(f.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(f.threads)
+  if f.list:
+    return list_tables()
+  if f.report_only:
+    write_report(f.workdir_root, f.docs_dir)
+    print(f"Wrote {f.docs_dir}/reproduction.md and reproduction.json from {f.workdir_root}")
+    return
+  if not f.table:
+    raise app.UsageError("--table is required (see --list)")
+  run_rows(f.table, f.rows, f.workdir_root, f.data_dir, f.pretrained_root, f.docs_dir,
+           f.max_hours, f.stop_epoch, f.order, f.runlocal,
+           log=lambda msg: print(f"{datetime.datetime.now():%H:%M:%S} {msg}", flush=True))
+
+
+if __name__ == "__main__":
+  _define_flags()
+  app.run(main)

@@ -53,6 +53,233 @@ def test_moment_matching_recovers_exact_posterior_with_large_k():
   assert np.all(np.diagonal(tril_small.numpy(), axis1=-2, axis2=-1) > 0)
 
 
+def test_moment_matching_equals_its_formulas():
+  rng = np.random.default_rng(1)
+  k, b, zdim, eps = 7, 5, 3, 0.05
+  z = rng.normal(size=(k, b, zdim)) * [0.5, 1.0, 2.0] + 0.3
+  log_w = 2.0 * rng.normal(size=(k, b))
+  alpha = np.exp(log_w - log_w.max(0))
+  alpha /= alpha.sum(0)
+  mu = np.einsum("kb,kbi->bi", alpha, z)
+  d = z - mu
+  expected = {"weighted": np.einsum("kb,kbi,kbj->bij", alpha, d, d),   # eq. 22
+              "sample": np.einsum("kbi,kbj->bij", d, d) / (k - 1)}    # eq. 23, released code
+  for cov, sigma in expected.items():
+    loc, tril = em.moment_match(tf.constant(z, tf.float32), tf.constant(log_w, tf.float32),
+                                epsilon=eps, covariance=cov)
+    tril = tril.numpy().astype(np.float64)
+    np.testing.assert_allclose(loc.numpy(), mu, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tril @ np.swapaxes(tril, -1, -2), sigma + eps * np.eye(zdim),
+                               rtol=1e-4, atol=1e-5, err_msg=cov)
+    assert np.all(np.triu(tril, 1) == 0) and np.all(np.diagonal(tril, 0, -2, -1) > 0)
+  # One dominant weight (ESS → 1, as early in training): the weighted Σ shrinks to εI —
+  # the mechanism that collapses REM's recognition network with a small ε.
+  one_hot = np.where(np.arange(k)[:, None] == 0, 0.0, -1e4) * np.ones((k, b))
+  _, tril = em.moment_match(tf.constant(z, tf.float32), tf.constant(one_hot, tf.float32),
+                            epsilon=eps)
+  np.testing.assert_allclose((tril @ tf.linalg.matrix_transpose(tril)).numpy(),
+                             np.broadcast_to(eps * np.eye(zdim), (b, zdim, zdim)), atol=1e-6)
+  # ε = 1e-6 with K < Z and unit-scale samples (the released code's ridge at q's
+  # initial scale): Σ + εI is still factorised (float64), not NaN.
+  z_big = rng.normal(size=(10, 4, 50))
+  _, tril = em.moment_match(tf.constant(z_big, tf.float32), tf.zeros([10, 4]), 1e-6, "sample")
+  assert np.all(np.isfinite(tril.numpy()))
+
+
+def test_sample_covariance_is_unbiased_with_equal_weights():
+  # Equal weights make μ the sample mean, so Σ_k (z_k - μ)(z_k - μ)^T / (K - 1) is an
+  # unbiased estimate of q's covariance, here diag(0.25, 1, 4) (the K bias would be 4/5).
+  rng = np.random.default_rng(2)
+  k, b = 5, 40_000
+  scale = np.array([0.5, 1.0, 2.0])
+  z = tf.constant(rng.normal(size=(k, b, 3)) * scale, tf.float32)
+  _, tril = em.moment_match(z, tf.zeros([k, b]), epsilon=1e-9, covariance="sample")
+  cov = (tril @ tf.linalg.matrix_transpose(tril)).numpy()
+  mean_cov = cov.mean(0)
+  # Standard error of each entry's mean over b examples: sqrt(Var)/sqrt(b), Var ≤ 2 σ_i² σ_j².
+  se = np.sqrt(2.0 / (k - 1) * np.outer(scale**2, scale**2) / b)
+  assert np.all(np.abs(mean_cov - np.diag(scale**2)) < 5 * se), (mean_cov, se)
+
+
+class _LinearReference:
+  """An independent float64 re-implementation of a ``hidden=[]`` Gaussian-likelihood model.
+
+  Both networks are one linear Gaussian head: q(z|x) = N(x K_e + b_e, s(x R_e + r_e)),
+  p(x|z) = N(z K_d + b_d, s(z R_d + r_d)), p(z) = N(0, I), s = softplus + MIN_SCALE.
+  The parameters are float64 copies of the model's, so gradients of a formula's loss here
+  are that formula's value for the model (with no model code involved).
+  """
+
+  def __init__(self, model):
+    ends = ["loc/kernel", "loc/bias", "raw_scale/kernel", "raw_scale/bias"]
+    for variables in (model.model_variables, model.inference_variables):
+      assert [v.path.split("/", 3)[-1] for v in variables] == ends
+    self.theta = [tf.Variable(v.numpy().astype(np.float64)) for v in model.model_variables]
+    self.phi = [tf.Variable(v.numpy().astype(np.float64)) for v in model.inference_variables]
+
+  @staticmethod
+  def _normal(x, loc, scale):
+    loc, scale = tf.cast(loc, x.dtype), tf.cast(scale, x.dtype)
+    return tf.reduce_sum(-0.5 * tf.square((x - loc) / scale) - tf.math.log(scale)
+                         - 0.5 * np.log(2 * np.pi), -1)
+
+  @staticmethod
+  def _head(h, params):
+    kernel, bias, raw_kernel, raw_bias = params
+    return h @ kernel + bias, tf.nn.softplus(h @ raw_kernel + raw_bias) + dists.MIN_SCALE
+
+  def log_joint(self, x, z):
+    return self._normal(z, 0.0, 1.0) + self._normal(x, *self._head(z, self.theta))
+
+  def log_q(self, x, z):
+    return self._normal(z, *self._head(x, self.phi))
+
+  def grads(self, theta_loss, phi_loss):
+    """(∇θ theta_loss(), ∇φ phi_loss()) as numpy lists."""
+    with tf.GradientTape(persistent=True) as tape:
+      lt, lp = theta_loss(), phi_loss()
+    return ([g.numpy() for g in tape.gradient(lt, self.theta)],
+            [g.numpy() for g in tape.gradient(lp, self.phi)])
+
+
+def _softmax0(log_w):
+  return tf.nn.softmax(log_w, axis=0)
+
+
+def _recorder(monkeypatch, obj, name):
+  """Wrap obj.name so that every call's output is appended to the returned list."""
+  calls, fn = [], getattr(obj, name)
+
+  def spy(*args, **kwargs):
+    out = fn(*args, **kwargs)
+    calls.append(out)
+    return out
+
+  monkeypatch.setattr(obj, name, spy)
+  return calls
+
+
+def _model_grads(model, x, seed):
+  """(∇θ model_loss, ∇φ inference_loss, losses) of one eager compute_losses call."""
+  with tf.GradientTape(persistent=True) as tape:
+    losses = model.compute_losses(x, seed)
+  return ([g.numpy() for g in tape.gradient(losses.model_loss, model.model_variables)],
+          [g.numpy() for g in tape.gradient(losses.inference_loss, model.inference_variables)],
+          losses)
+
+
+def _assert_grads_close(actual, expected, what):
+  for a, e in zip(actual, expected):
+    scale = np.abs(e).max()
+    np.testing.assert_allclose(a, e, rtol=2e-3, atol=2e-3 * scale + 1e-6, err_msg=what)
+
+
+@pytest.mark.parametrize("version,covariance", [(1, "weighted"), (1, "sample"),
+                                                (2, "weighted"), (2, "sample")])
+def test_rem_updates_equal_their_formulas(version, covariance, monkeypatch):
+  """REM's θ- and φ-gradients against Algorithms 1/2 recomputed in float64 from the draws.
+
+  From q's samples z_k (recorded) and the standard-normal noise ε_k behind s's samples
+  (recorded), the reference recomputes α, s = N(μ, Σ) (eqs. 22/23 + εI), z'_k = μ + L ε_k,
+  β ∝ p(x, z'_k) / s(z'_k) and the gradients of
+    θ: v1 -Σ_k α_k log p(x, z_k) (eq. 9);  v2 -Σ_k β_k log p(x, z'_k) (eq. 24),
+    φ: -Σ_k β_k log q(z'_k | x) (eq. 14),  each averaged over the batch.
+  """
+  lgm = _correlated_linear_gaussian()
+  k, eps = 8, 0.05
+  model = lgm.keras_model(REM, q_loc_shift=0.3, q_scale_factor=1.5, num_samples=k,
+                          version=version, covariance=covariance, cov_epsilon=eps)
+  x = lgm.sample(6, seed=3).astype(np.float32)
+  q_draws = _recorder(monkeypatch, dists, "sample_gaussian")
+  noise = _recorder(monkeypatch, dists, "normal_noise")
+  g_theta, g_phi, losses = _model_grads(model, x, tf.constant([4, 2]))
+  assert len(q_draws) == 1
+  ref = _LinearReference(model)
+  x64 = tf.constant(x, tf.float64)
+  z = tf.constant(q_draws[0].numpy(), tf.float64)         # [K, B, Z] from q
+  eps_s = tf.constant(noise[-1].numpy(), tf.float64)      # s's noise, drawn last
+  log_w = ref.log_joint(x64, z) - ref.log_q(x64, z)
+  alpha = tf.stop_gradient(_softmax0(log_w))
+  mu = tf.einsum("kb,kbi->bi", alpha, z)
+  d = z - mu
+  sigma = (tf.einsum("kb,kbi,kbj->bij", alpha, d, d) if covariance == "weighted"
+           else tf.einsum("kbi,kbj->bij", d, d) / (k - 1)) + eps * tf.eye(3, dtype=tf.float64)
+  chol = tf.stop_gradient(tf.linalg.cholesky(sigma))
+  z_s = tf.stop_gradient(mu + tf.einsum("bij,kbj->kbi", chol, eps_s))
+  log_s = (-0.5 * tf.reduce_sum(eps_s**2, -1) - 0.5 * 3 * np.log(2 * np.pi)
+           - tf.reduce_sum(tf.math.log(tf.linalg.diag_part(chol)), -1))
+  log_v = tf.stop_gradient(ref.log_joint(x64, z_s) - log_s)
+  beta = _softmax0(log_v)
+  if version == 1:
+    theta_loss = lambda: -tf.reduce_mean(tf.reduce_sum(alpha * ref.log_joint(x64, z), 0))
+  else:
+    theta_loss = lambda: -tf.reduce_mean(tf.reduce_sum(beta * ref.log_joint(x64, z_s), 0))
+  phi_loss = lambda: -tf.reduce_mean(tf.reduce_sum(beta * ref.log_q(x64, z_s), 0))
+  e_theta, e_phi = ref.grads(theta_loss, phi_loss)
+  _assert_grads_close(g_theta, e_theta, f"REM v{version} θ, {covariance}")
+  _assert_grads_close(g_phi, e_phi, f"REM v{version} φ, {covariance}")
+  # The logged metrics: ESS of α and of β, the IWAE bound of q's samples, σ_q.
+  ess = lambda w: 1.0 / tf.reduce_sum(w**2, 0)
+  np.testing.assert_allclose(losses.ess.numpy(), ess(alpha).numpy(), rtol=1e-4)
+  np.testing.assert_allclose(losses.ess_s.numpy(), ess(beta).numpy(), rtol=1e-3)
+  np.testing.assert_allclose(losses.bound.numpy(),
+                             (tf.reduce_logsumexp(log_w, 0) - np.log(k)).numpy(), rtol=1e-5)
+  # q's scales as keras_model sets them: 1.5 x the exact posterior's marginal stds.
+  q_std = 1.5 * np.sqrt(np.diag(lgm.post_cov))
+  np.testing.assert_allclose(losses.sigma_q.numpy(), np.full(6, np.median(q_std)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("phi_update", ["wake_phi", "sleep_phi", "mixed"])
+def test_rws_updates_equal_their_formulas(phi_update, monkeypatch):
+  """RWS's θ- and φ-gradients against the formulas recomputed in float64 from the draws.
+
+  θ (wake-θ): -Σ_k w̃_k log p(x, z_k); φ: wake -Σ_k w̃_k log q(z_k|x), sleep
+  -(1/N) Σ_n log q(z_n|x_n) at the recorded dreamed pairs (x_n, z_n) ~ p, mixed their mean.
+  """
+  lgm = _correlated_linear_gaussian()
+  model = lgm.keras_model(RWS, q_loc_shift=0.3, q_scale_factor=1.5, num_samples=8,
+                          phi_update=phi_update)
+  x = lgm.sample(6, seed=3).astype(np.float32)
+  q_draws = _recorder(monkeypatch, dists, "sample_gaussian")
+  dreams = _recorder(monkeypatch, model, "dream")
+  g_theta, g_phi, _ = _model_grads(model, x, tf.constant([4, 2]))
+  ref = _LinearReference(model)
+  x64 = tf.constant(x, tf.float64)
+  z = tf.constant(q_draws[0].numpy(), tf.float64)
+  w = tf.stop_gradient(_softmax0(ref.log_joint(x64, z) - ref.log_q(x64, z)))
+  wake = lambda: -tf.reduce_mean(tf.reduce_sum(w * ref.log_q(x64, z), 0))
+  if phi_update != "wake_phi":
+    assert len(dreams) == 1
+    x_d = tf.constant(dreams[0][0].numpy(), tf.float64)
+    z_d = tf.constant(dreams[0][1][0].numpy(), tf.float64)
+    assert x_d.shape == (6, 6)  # one dream per example in the batch
+    sleep = lambda: -tf.reduce_mean(ref.log_q(x_d, z_d))
+  phi_loss = {"wake_phi": wake, "sleep_phi": lambda: sleep(),
+              "mixed": lambda: 0.5 * (wake() + sleep())}[phi_update]
+  theta_loss = lambda: -tf.reduce_mean(tf.reduce_sum(w * ref.log_joint(x64, z), 0))
+  e_theta, e_phi = ref.grads(theta_loss, phi_loss)
+  _assert_grads_close(g_theta, e_theta, "RWS wake-θ")
+  _assert_grads_close(g_phi, e_phi, f"RWS {phi_update}")
+
+
+def test_dreams_are_draws_from_the_joint():
+  # (x, z) ~ p(z) p(x|z) of the linear-Gaussian model: E z = 0, Cov z = I, E x = b,
+  # Cov(x, z) = W, Cov x = W W^T + σ² I.
+  lgm = LinearGaussian()
+  model = lgm.keras_model(RWS, phi_update="sleep_phi")
+  n = 40_000
+  x, (z,) = model.dream(n, tf.constant([8, 1]))
+  x, z = x.numpy().astype(np.float64), z.numpy().astype(np.float64)
+  joint = np.cov(np.concatenate([x, z], 1), rowvar=False)
+  cov_x = lgm.W @ lgm.W.T + lgm.sigma**2 * np.eye(6)
+  expected = np.block([[cov_x, lgm.W], [lgm.W.T, np.eye(3)]])
+  sd = np.sqrt(np.diag(expected))
+  # Sampling error of a covariance entry ≈ σ_i σ_j sqrt(2/n); 5 of those.
+  assert np.all(np.abs(joint - expected) < 5 * np.outer(sd, sd) * np.sqrt(2.0 / n))
+  np.testing.assert_allclose(np.concatenate([x, z], 1).mean(0),
+                             np.concatenate([lgm.b, np.zeros(3)]), atol=5 * sd.max() / np.sqrt(n))
+
+
 def _inference_grads(model, x, seed):
   with tf.GradientTape() as tape:
     loss = model.compute_losses(x, seed).inference_loss

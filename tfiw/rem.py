@@ -69,17 +69,20 @@ def moment_match(z, log_w, epsilon=1e-3, covariance="weighted"):
   """
   if covariance not in COVARIANCES:
     raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
-  z, log_w = tf.stop_gradient(z), tf.stop_gradient(log_w)
-  alpha = bounds.normalized_weights(log_w)[..., None]                  # [K, B, 1]
+  dtype = z.dtype
+  # float64: with K ≤ Z, Σ is rank-deficient and Σ + εI has condition number ~ 1/ε; at the
+  # authors' ε=1e-6 float32's Cholesky fails (NaN) once q's scales are O(1), as at init.
+  z = tf.cast(tf.stop_gradient(z), tf.float64)
+  alpha = bounds.normalized_weights(tf.cast(tf.stop_gradient(log_w), tf.float64))[..., None]
   loc = tf.reduce_sum(alpha * z, axis=0)                               # [B, Z]
   d = z - loc
   if covariance == "weighted":
     cov = tf.einsum("kbi,kbj->bij", alpha * d, d)
   else:
-    k = tf.cast(tf.shape(z)[0], z.dtype)
+    k = tf.cast(tf.shape(z)[0], tf.float64)
     cov = tf.einsum("kbi,kbj->bij", d, d) / tf.maximum(k - 1.0, 1.0)
-  cov += epsilon * tf.eye(tf.shape(z)[-1], dtype=z.dtype)
-  return loc, tf.linalg.cholesky(cov)
+  cov += epsilon * tf.eye(tf.shape(z)[-1], dtype=tf.float64)
+  return tf.cast(loc, dtype), tf.cast(tf.linalg.cholesky(cov), dtype)
 
 
 def hyperproposal(loc, scale_tril):
@@ -100,6 +103,14 @@ def kl_diag_gaussian_to_standard_normal(loc, scale):
                              - 2.0 * tf.math.log(scale), axis=-1)
 
 
+def median_last_axis(t):
+  """Median over the last axis (static size n; the mean of the two middle values for even
+  n), by a sort, so it compiles under XLA: [..., n] -> [...]."""
+  n = t.shape[-1]
+  s = tf.sort(t, axis=-1)
+  return 0.5 * (s[..., (n - 1) // 2] + s[..., n // 2])
+
+
 class EMLosses(NamedTuple):
   """``tfiw.estimators.Losses`` plus REM's proposal-quality measure (same first fields)."""
   model_loss: tf.Tensor      # scalar, gradient taken w.r.t. θ
@@ -107,6 +118,20 @@ class EMLosses(NamedTuple):
   bound: tf.Tensor           # [B], reported IWAE bound (nats)
   ess: tf.Tensor             # [B], effective sample size of the recognition model's weights
   kl: tf.Tensor              # [B], KL(q(z|x) || p(z)) (nats), a metric only
+  # [B], median over units of q(z_1|x)'s standard deviation, a metric only: REM's collapse
+  # shows as sigma_q falling and kl rising (docs/em_family.md).
+  sigma_q: tf.Tensor
+
+
+class REMLosses(NamedTuple):
+  """``EMLosses`` plus the effective sample size of the hyperproposal's samples."""
+  model_loss: tf.Tensor
+  inference_loss: tf.Tensor
+  bound: tf.Tensor
+  ess: tf.Tensor
+  kl: tf.Tensor
+  sigma_q: tf.Tensor
+  ess_s: tf.Tensor           # [B], ESS of the weights v = p(x, z')/s(z'), z' ~ s (β's ESS)
 
 
 PHI_UPDATES = ("wake_phi", "sleep_phi", "mixed")

@@ -3,7 +3,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfiw import rem as em
+from tfiw import bounds, rem as em
 from tfiw.models.rws import ReweightedModel
 
 
@@ -44,6 +44,15 @@ class REM(ReweightedModel):
     self.version = int(version)
     self.cov_epsilon = float(cov_epsilon)
     self.covariance = covariance
+    self.ess_s_tracker = keras.metrics.Mean(name="ess_s")
+
+  @property
+  def metrics(self):
+    return super().metrics + [self.ess_s_tracker]
+
+  def _update_metrics(self, losses):
+    self.ess_s_tracker.update_state(losses.ess_s)
+    return super()._update_metrics(losses)
 
   def get_config(self):
     return {**super().get_config(), "version": self.version,
@@ -53,7 +62,7 @@ class REM(ReweightedModel):
     x = tf.cast(x, tf.float32)
     q_seed, s_seed = tfp.random.split_seed(seed, 2)
     k = self.num_samples
-    zs, log_q, kl = self.sample_recognition(x, k, q_seed)
+    zs, log_q, kl, sigma_q = self.sample_recognition(x, k, q_seed)
     log_p = self.log_joint(x, zs)
     # Hyperproposal over the whole latent vector, fixed given (θ_t, φ_t).
     loc, scale_tril = em.moment_match(tf.concat(zs, -1), log_p - log_q, self.cov_epsilon,
@@ -67,4 +76,5 @@ class REM(ReweightedModel):
       log_p_s = tf.stop_gradient(log_p_s)
     log_r_s = self.log_recognition(x, zs_s)
     losses = em.rem(log_p, log_q, log_p_s, log_s, log_r_s, self.version)
-    return em.EMLosses(*losses, kl=kl)
+    ess_s = tf.stop_gradient(bounds.effective_sample_size(log_p_s - log_s))
+    return em.REMLosses(*losses, kl=kl, sigma_q=sigma_q, ess_s=ess_s)

@@ -19,27 +19,33 @@ class ReweightedModel(LatentVariableModel):
 
   ``kl`` is KL(q(z|x) || p(z)), the proposal-quality measure of Dieng & Paisley (2019,
   Fig. 2): in closed form for one stochastic layer, else a Monte Carlo estimate over the
-  K samples, mean_k [log q(z_k|x) - log p(z_k)].
+  K samples, mean_k [log q(z_k|x) - log p(z_k)]. ``sigma_q`` is the median over units of
+  q(z_1|x)'s standard deviation, averaged over examples: together with ``kl`` and ``ess``
+  it shows a recognition network collapsing onto a too-narrow proposal (REM with a
+  degenerate weighted covariance, docs/em_family.md).
   """
 
   def __init__(self, *args, **kwargs):
     super().__init__(*args, **kwargs)
     self.kl_tracker = keras.metrics.Mean(name="kl")
+    self.sigma_q_tracker = keras.metrics.Mean(name="sigma_q")
 
   @property
   def metrics(self):
-    return super().metrics + [self.kl_tracker]
+    return super().metrics + [self.kl_tracker, self.sigma_q_tracker]
 
   def _update_metrics(self, losses):
     self.kl_tracker.update_state(losses.kl)
+    self.sigma_q_tracker.update_state(losses.sigma_q)
     return super()._update_metrics(losses)
 
   # ---- sampling and scoring with the samples held constant -------------------
   def sample_recognition(self, x, num_samples, seed):
     """K samples z ~ q(z|x), stop-gradiented, scored under q with φ's gradient.
 
-    Returns (zs, log_q, kl): zs per layer [K, B, Z_l] bottom first, log q(z|x) [K, B],
-    and KL(q(z|x) || p(z)) [B] (held constant: a metric).
+    Returns (zs, log_q, kl, sigma_q): zs per layer [K, B, Z_l] bottom first, log q(z|x)
+    [K, B], KL(q(z|x) || p(z)) [B] and the median over units of q(z_1|x)'s standard
+    deviation [B] (the last two held constant: metrics).
     """
     self.build()
     x = tf.cast(x, tf.float32)
@@ -60,7 +66,8 @@ class ReweightedModel(LatentVariableModel):
       kl = em.kl_diag_gaussian_to_standard_normal(loc1, scale1)
     else:
       kl = tf.reduce_mean(log_q - self.log_prior(zs), axis=0)
-    return tuple(zs), log_q, tf.stop_gradient(kl)
+    sigma_q = tf.stop_gradient(em.median_last_axis(scale1))
+    return tuple(zs), log_q, tf.stop_gradient(kl), sigma_q
 
   def log_recognition(self, x, zs):
     """log q_φ(z_1..z_L | x) at given samples zs[l] [K, B, Z_l]; returns [K, B]."""
@@ -113,11 +120,11 @@ class RWS(ReweightedModel):
   def compute_losses(self, x, seed):
     x = tf.cast(x, tf.float32)
     wake_seed, sleep_seed = tfp.random.split_seed(seed, 2)
-    zs, log_q, kl = self.sample_recognition(x, self.num_samples, wake_seed)
+    zs, log_q, kl, sigma_q = self.sample_recognition(x, self.num_samples, wake_seed)
     log_p = self.log_joint(x, zs)
     sleep_log_q = None
     if self.phi_update != "wake_phi":
       x_dream, z_dream = self.dream(tf.shape(x)[0], sleep_seed)
       sleep_log_q = self.log_recognition(x_dream, z_dream)
     losses = em.rws(log_p, log_q, sleep_log_q, self.phi_update)
-    return em.EMLosses(*losses, kl=kl)
+    return em.EMLosses(*losses, kl=kl, sigma_q=sigma_q)

@@ -123,11 +123,16 @@ def _load_json(path, default=None):
     return json.load(f)
 
 
-def _write_json(path, obj):
-  tmp = path + ".tmp"
+def _write_text(path, text):
+  # Atomic, and a per-process temporary name: two row processes may write the same report.
+  tmp = f"{path}.{os.getpid()}.tmp"
   with open(tmp, "w") as f:
-    json.dump(obj, f, indent=1)
-  os.replace(tmp, path)  # atomic: a kill mid-write never leaves a truncated curve
+    f.write(text)
+  os.replace(tmp, path)  # a kill mid-write never leaves a truncated file
+
+
+def _write_json(path, obj):
+  _write_text(path, json.dumps(obj, indent=1))
 
 
 def backup_epoch(workdir):
@@ -285,7 +290,13 @@ class _RowCallback(keras.callbacks.Callback):
         pass
     run.curve["epochs"] = [p for p in run.curve["epochs"] if p["epoch"] != e] + [point]
     if e in run.cfg.paper.checkpoints:
-      run.export(run.evaluate(e))
+      point = run.evaluate(e)
+      try:
+        run.export(point)
+      except Exception as err:  # pylint: disable=broad-except
+        # A failed export (disk full, ...) must not stop a days-long run; the next
+        # checkpoint exports again.
+        run.log(f"[{run.table}/{run.row}] export failed at epoch {e}: {err!r}")
     run.save_curve()
     if e % 10 == 0 or e in run.cfg.paper.checkpoints:
       run.log(f"[{run.table}/{run.row}] epoch {e}: bound {point.get('bound', float('nan')):.2f}, "
@@ -342,12 +353,12 @@ def run_rows(table, rows=None, workdir_root="runs/reproduce", data_dir=None,
       continue
     reached = run.train_until(epoch, deadline)
     if docs_dir:
-      write_report(workdir_root, docs_dir)
+      _try_report(workdir_root, docs_dir, log)
     if not reached:
       log(f"time limit of {max_hours} h reached: stopping (rows resume on the next call)")
       break
   if docs_dir:
-    write_report(workdir_root, docs_dir)
+    _try_report(workdir_root, docs_dir, log)
   return runs
 
 
@@ -430,8 +441,10 @@ def plot_table(table, entries, path):
   if ax.get_legend_handles_labels()[0]:
     ax.legend(fontsize=7, ncol=2)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  tmp = f"{path}.{os.getpid()}.tmp.png"
+  fig.savefig(tmp, dpi=110)
   plt.close(fig)
+  os.replace(tmp, path)
 
 
 def write_report(workdir_root, docs_dir):
@@ -479,9 +492,16 @@ def write_report(workdir_root, docs_dir):
       png = f"reproduction_{table}.png"
       plot_table(table, [e for e in rows if not e["same_as"]], os.path.join(docs_dir, png))
       lines += [f"![{table} learning curves]({png})", ""]
-  with open(os.path.join(docs_dir, "reproduction.md"), "w") as f:
-    f.write("\n".join(lines))
+  _write_text(os.path.join(docs_dir, "reproduction.md"), "\n".join(lines) + "\n")
   return entries
+
+
+def _try_report(workdir_root, docs_dir, log):
+  """The report never stops training: a failure to write it is logged, not raised."""
+  try:
+    write_report(workdir_root, docs_dir)
+  except Exception as e:  # pylint: disable=broad-except
+    log(f"report not written: {type(e).__name__}: {e}")
 
 
 def list_tables(log=print):

@@ -4,6 +4,21 @@ Distributions are built from these tensors in ``tfiw.distributions``, outside th
 layers, because Keras 3 layers must return tensors.
 """
 import keras
+import tensorflow as tf
+
+
+def frozen_call(layer, *args, **kwargs):
+  """``layer(*args, **kwargs)`` with the layer's own weights stop-gradiented.
+
+  Gradients still flow through the inputs. This is "stop the gradient of q's parameters"
+  (STL, DReG): for q(z_2 | z_1) the input z_1 is itself a function of φ, so stopping the
+  gradient at q's *outputs* (loc, scale) would also drop the path through z_1 and bias the
+  estimator with two or more stochastic layers.
+  """
+  trainable = [tf.stop_gradient(v.value) for v in layer.trainable_variables]
+  non_trainable = [v.value for v in layer.non_trainable_variables]
+  outputs, _ = layer.stateless_call(trainable, non_trainable, *args, **kwargs)
+  return outputs
 
 
 @keras.saving.register_keras_serializable("tfiw")

@@ -77,6 +77,99 @@ class LinearGaussian:
     return model
 
 
+class DeepLinearGaussian:
+  """L stochastic layers, all linear-Gaussian, with an exact posterior that factorises
+  the way tfiw's recognition models do, so q can equal it exactly.
+
+  Generative (latent_dims bottom first, ``[Z_1, ..., Z_L]``):
+    p(z_L) = N(0, I),  p(z_l | z_{l+1}) = N(W_{l+1} z_{l+1} + b_{l+1}, s_{l+1}^2 I),
+    p(x | z_1) = N(W_1 z_1 + b_1, s_1^2 I).
+  Every marginal p(z_l) = N(m_l, C_l) is Gaussian: m_l = W_{l+1} m_{l+1} + b_{l+1},
+  C_l = W_{l+1} C_{l+1} W_{l+1}^T + s_{l+1}^2 I, and
+  log p(x) = log N(x; W_1 m_1 + b_1, W_1 C_1 W_1^T + s_1^2 I) exactly.
+  The posterior is a Markov chain, p(z | x) = p(z_1 | x) prod_{l>=2} p(z_l | z_{l-1})
+  (z_l is independent of x given z_{l-1}), and each factor is Gaussian with covariance
+  S_l = (C_l^-1 + W_l^T W_l / s_l^2)^-1 and mean affine in the layer below. W_1 has
+  orthogonal columns and the upper W_l are rectangular-diagonal (orthogonal rows and
+  columns), so every C_l and S_l is diagonal: a diagonal-Gaussian q(z_1 | x) prod
+  q(z_l | z_{l-1}) with linear networks is then the exact posterior, and
+  log w = log p(x) for every joint sample. (Needs Z_{l+1} <= Z_l.)
+  """
+
+  def __init__(self, data_dim=6, latent_dims=(4, 2), sigmas=(0.7, 0.6), seed=0):
+    rng = np.random.default_rng(seed)
+    self.latent_dims = [int(z) for z in latent_dims]
+    dims = [int(data_dim)] + self.latent_dims            # dims[l] is the output of W_{l+1}
+    if any(dims[l + 1] > dims[l] for l in range(1, len(dims) - 1)):
+      raise ValueError(f"latent_dims must not grow upwards, got {latent_dims}")
+    self.data_dim, self.sigmas = int(data_dim), [float(s) for s in sigmas]
+    if len(self.sigmas) != len(self.latent_dims):
+      raise ValueError("one sigma per stochastic layer")
+    q, _ = np.linalg.qr(rng.normal(size=(dims[0], dims[1])))
+    self.W = [q * rng.uniform(0.5, 2.0, size=dims[1])]                  # W_1: [D, Z_1]
+    for l in range(1, len(self.latent_dims)):                            # W_{l+1}: [Z_l, Z_{l+1}]
+      w = np.zeros((dims[l], dims[l + 1]))
+      w[np.arange(dims[l + 1]), np.arange(dims[l + 1])] = rng.uniform(0.5, 2.0, dims[l + 1])
+      self.W.append(w[rng.permutation(dims[l])])                       # rows permuted
+    self.b = [rng.normal(size=dims[l]) for l in range(len(self.latent_dims))]
+    # Marginals of z_l, top down: m[l], C[l] for z_{l+1} (index 0 = z_1).
+    n = len(self.latent_dims)
+    self.m, self.C = [None] * n, [None] * n
+    self.m[-1], self.C[-1] = np.zeros(dims[-1]), np.eye(dims[-1])
+    for l in range(n - 2, -1, -1):
+      w, s = self.W[l + 1], self.sigmas[l + 1]
+      self.m[l] = w @ self.m[l + 1] + self.b[l + 1]
+      self.C[l] = w @ self.C[l + 1] @ w.T + s**2 * np.eye(dims[l + 1])
+    # Posterior factors: z_l | (x or z_{l-1}) ~ N(h A_l + c_l, S_l).
+    self.S, self.A, self.c = [], [], []
+    for l in range(n):
+      w, s, c_inv = self.W[l], self.sigmas[l], np.linalg.inv(self.C[l])
+      S = np.linalg.inv(c_inv + w.T @ w / s**2)
+      assert np.allclose(S, np.diag(np.diag(S)), atol=1e-10)
+      self.S.append(S)
+      self.A.append(w @ S / s**2)
+      self.c.append(self.m[l] @ c_inv @ S - self.b[l] @ w @ S / s**2)
+
+  def marginal_x(self):
+    w, s = self.W[0], self.sigmas[0]
+    return w @ self.m[0] + self.b[0], w @ self.C[0] @ w.T + s**2 * np.eye(self.data_dim)
+
+  def sample(self, n, seed=1):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, self.latent_dims[-1]))
+    for l in range(len(self.latent_dims) - 1, -1, -1):
+      z = z @ self.W[l].T + self.b[l]
+      z = z + self.sigmas[l] * rng.normal(size=z.shape)
+    return z
+
+  def log_marginal(self, x):
+    """Exact log p(x), numpy float64 [N]."""
+    return tfd.MultivariateNormalFullCovariance(*self.marginal_x()).log_prob(x).numpy()
+
+  def keras_model(self, method_cls, q_loc_shift=0.0, q_scale_factor=1.0, **kwargs):
+    """A ``method_cls`` model (linear networks, Gaussian likelihood) whose p is this model
+    and whose q is the exact posterior; ``q_loc_shift`` / ``q_scale_factor`` (scalars,
+    every layer) make q inexact."""
+    model = method_cls(input_dim=self.data_dim, latent_dims=self.latent_dims, hidden=[],
+                       likelihood="gaussian", **kwargs)
+    model.build()
+    for l, block in enumerate(model.encoder_blocks):
+      std = np.sqrt(np.diag(self.S[l])) * q_scale_factor
+      _set_gaussian_head(block.head, self.A[l], self.c[l] + q_loc_shift, std)
+    for l, block in enumerate(model.decoder_blocks):   # p(x | z_1), p(z_1 | z_2), ...
+      _set_gaussian_head(block.head, self.W[l].T, self.b[l],
+                         np.full(self.W[l].shape[0], self.sigmas[l]))
+    return model
+
+
+def _set_gaussian_head(head, kernel, bias, std):
+  """Set a ``GaussianHead`` to loc = h @ kernel + bias and a constant std."""
+  head.loc.kernel.assign(np.asarray(kernel, np.float32))
+  head.loc.bias.assign(np.asarray(bias, np.float32))
+  head.raw_scale.kernel.assign(np.zeros(np.shape(kernel), np.float32))
+  head.raw_scale.bias.assign(dists.raw_from_scale(np.asarray(std, np.float32)))
+
+
 def tiny_binary_data(n=64, dim=12, seed=0):
   """Binary data with structure (two prototypes plus noise), for quick fit tests."""
   rng = np.random.default_rng(seed)

@@ -20,7 +20,7 @@ import tensorflow_probability as tfp
 
 from tfiw import distributions as dists
 from tfiw.models import fused_steps
-from tfiw.networks import StochasticBlock
+from tfiw.networks import StochasticBlock, frozen_call
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 _REPLICA_FNS = weakref.WeakKeyDictionary()  # model -> jit-compiled _losses_and_grads
@@ -30,7 +30,8 @@ class LogWeights(NamedTuple):
   log_w: tf.Tensor         # [K, B] log p(x, z) - log q(z | x)
   log_p: tf.Tensor         # [K, B] log p(x, z)
   log_q: tf.Tensor         # [K, B] log q(z | x)
-  log_q_stop: tf.Tensor    # [K, B] log q(z | x) with q's parameters stop-gradiented (STL, DReG)
+  log_q_stop: tf.Tensor    # [K, B] log q(z | x) with q's parameters φ stop-gradiented but
+                           # its samples z live (STL, DReG): ``stopped_q_params``
   zs: tuple                # per layer, [K, B, Z_l], bottom first
 
 
@@ -44,10 +45,12 @@ def _normalize_hidden(hidden, num_layers):
   return [[int(u) for u in h] for h in hidden]
 
 
-def _apply(layer, t):
-  """Apply ``layer`` to the last axis of ``t`` of any rank (flattened to 2-D for matmuls)."""
+def _apply(layer, t, frozen=False):
+  """Apply ``layer`` to the last axis of ``t`` of any rank (flattened to 2-D for matmuls);
+  ``frozen=True``: with the layer's weights stop-gradiented (``networks.frozen_call``)."""
   lead = tf.shape(t)[:-1]
-  out = layer(tf.reshape(t, [-1, t.shape[-1]]))
+  flat = tf.reshape(t, [-1, t.shape[-1]])
+  out = frozen_call(layer, flat) if frozen else layer(flat)
   return tf.nest.map_structure(
       lambda o: tf.reshape(o, tf.concat([lead, tf.shape(o)[-1:]], 0)), out)
 
@@ -313,9 +316,22 @@ class LatentVariableModel(keras.Model):
     raise NotImplementedError(f"{type(self).__name__} does not define an estimator")
 
   # ---- the model's math -----------------------------------------------------
-  def _gaussian(self, block, h):
-    loc, raw = _apply(block, h)
+  def _gaussian(self, block, h, frozen=False):
+    loc, raw = _apply(block, h, frozen)
     return loc, dists.scale_from_raw(raw)
+
+  @staticmethod
+  def stopped_q_params(layer, loc, scale, frozen_params):
+    """(loc, scale) of q at stochastic layer ``layer`` with φ stop-gradiented.
+
+    Layer 0's input is x, which does not depend on φ, so stopping its outputs is the same
+    and free; above it the input z_{l-1} is a reparameterised function of φ, so q is
+    re-evaluated with frozen weights (``frozen_params()``) and the path through z_{l-1}
+    is kept: ∂log q(z_l | z_{l-1}) / ∂z_{l-1} · ∂z_{l-1} / ∂φ belongs to STL and DReG.
+    """
+    if layer == 0:
+      return tf.stop_gradient(loc), tf.stop_gradient(scale)
+    return frozen_params()
 
   def likelihood_dist(self, z1):
     """p(x | z_1) as a tfp distribution over [..., D]."""
@@ -353,8 +369,8 @@ class LatentVariableModel(keras.Model):
       loc, scale = self._gaussian(block, h)
       z = dists.sample_gaussian(loc, scale, num_samples if l == 0 else (), seeds[l])
       log_q += dists.diag_gaussian(loc, scale).log_prob(z)
-      log_q_stop += dists.diag_gaussian(tf.stop_gradient(loc),
-                                        tf.stop_gradient(scale)).log_prob(z)
+      log_q_stop += dists.diag_gaussian(*self.stopped_q_params(
+          l, loc, scale, lambda: self._gaussian(block, h, frozen=True))).log_prob(z)
       zs.append(z)
       h = z
     log_p = self.log_joint(x, zs)
@@ -409,3 +425,32 @@ class LatentVariableModel(keras.Model):
     """Ancestral samples x ~ p(x); ``mean=True`` returns E[x | z_1] instead."""
     from tfiw import evaluation
     return evaluation.sample(self, num_samples, seed=seed, mean=mean)
+
+  # ---- data checks: once per dataset, before Keras's loop ----------------------
+  def _checked(self, x, name):
+    """Arrays (numpy, tensors, lists) are checked whole, once (``tfiw.validation``): shape
+    [N, D], N > 0, finite, in the likelihood's support. ``tf.data`` datasets and
+    generators pass unchecked (they would have to be consumed to be checked)."""
+    from tfiw import validation
+    if isinstance(x, (np.ndarray, tf.Tensor, list)) or (
+        hasattr(x, "__array__") and not isinstance(x, tf.data.Dataset)):
+      return validation.check_data(np.asarray(x), self.input_dim, self.likelihood, name)
+    return x
+
+  def fit(self, x=None, y=None, *args, **kwargs):
+    """Keras ``fit`` after checking array data once. A ``tf.data`` dataset is already
+    shuffled (or not) by its pipeline, so ``shuffle`` defaults to False for it (Keras
+    would ignore True with a warning)."""
+    x = self._checked(x, "x")
+    val = kwargs.get("validation_data")
+    if val is not None:
+      kwargs["validation_data"] = (
+          (self._checked(val[0], "validation_data"), *val[1:]) if isinstance(val, tuple)
+          else self._checked(val, "validation_data"))
+    if not isinstance(x, np.ndarray) and len(args) < 7:
+      kwargs.setdefault("shuffle", False)
+    return super().fit(x, y, *args, **kwargs)
+
+  def evaluate(self, x=None, y=None, *args, **kwargs):
+    """Keras ``evaluate`` after checking array data once (as ``fit``)."""
+    return super().evaluate(self._checked(x, "x"), y, *args, **kwargs)

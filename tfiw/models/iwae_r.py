@@ -34,6 +34,7 @@ from tfiw import distributions as dists
 from tfiw.bayes_layers import SAMPLING, BayesStochasticBlock
 from tfiw.models.base import LogWeights, _apply
 from tfiw.models.iwae import IWAE
+from tfiw.networks import frozen_call
 
 VARIANTS = ("both", "recognition", "none")
 _WEIGHT_SEED = 104729  # offset of the weight-draw seeds (fold_in), apart from z's seeds
@@ -110,15 +111,16 @@ class IWAER(IWAE):
 
   # ---- networks with optional random weights ----------------------------------
   @staticmethod
-  def _run(block, h, seed):
+  def _run(block, h, seed, frozen=False):
     """Apply a block to h [..., I]; a random block draws its weights from ``seed``
-    (``seed=None``: its mean network)."""
+    (``seed=None``: its mean network). ``frozen``: its weights stop-gradiented (the same
+    draw: the noise is a function of ``seed``)."""
     if isinstance(block, BayesStochasticBlock):
-      return block(h, seed=seed)
-    return _apply(block, h)
+      return frozen_call(block, h, seed=seed) if frozen else block(h, seed=seed)
+    return _apply(block, h, frozen)
 
-  def _gauss(self, block, h, seed):
-    loc, raw = self._run(block, h, seed)
+  def _gauss(self, block, h, seed, frozen=False):
+    loc, raw = self._run(block, h, seed, frozen)
     return loc, dists.scale_from_raw(raw)
 
   def weight_kl(self):
@@ -151,8 +153,9 @@ class IWAER(IWAE):
       z = dists.sample_gaussian(loc, scale, num_samples if (l == 0 and not self.random_rec) else (),
                                 seeds[l])
       log_q += q.log_prob(z)
-      log_q_stop += dists.diag_gaussian(tf.stop_gradient(loc),
-                                        tf.stop_gradient(scale)).log_prob(z)
+      log_q_stop += dists.diag_gaussian(*self.stopped_q_params(
+          l, loc, scale, lambda: self._gauss(block, h, weight_seed(l), frozen=True))
+      ).log_prob(z)
       zs.append(z)
       h = z
     log_p = self.log_joint(x, zs, seed=weight_seed(n))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfiw import bounds
+from tfiw import bounds, testing_oracles as oracles
 from tfiw.testing import LinearGaussian
 
 
@@ -74,24 +74,6 @@ def test_iwae_bound_is_below_log_px_and_increases_with_k(lg):
 
 
 # ---- values and gradients against an independent numpy oracle ---------------------------
-def np_log_mean_exp(a, axis=0):
-  """log (1/n) sum exp(a) along ``axis``, shifted by the max (numpy float64)."""
-  m = np.max(a, axis=axis, keepdims=True)
-  return np.squeeze(m, axis) + np.log(np.mean(np.exp(a - m), axis=axis))
-
-
-def np_self_normalised(a):
-  """w~_k = w_k / sum_j w_j along axis 0, from exp(a - max) (numpy float64)."""
-  e = np.exp(a - a.max(0, keepdims=True))
-  return e / e.sum(0, keepdims=True)
-
-
-def np_miwae(a, m):
-  """Mean over m groups of consecutive rows of the per-group IWAE bound."""
-  k = a.shape[0] // m
-  return np.mean([np_log_mean_exp(a[g * k:(g + 1) * k]) for g in range(m)], axis=0)
-
-
 @pytest.fixture(scope="module")
 def known_log_w():
   # K = 12 samples, B = 5 examples (K != B so that a reduction over the wrong axis shows);
@@ -104,24 +86,25 @@ def test_bound_values_match_numpy(known_log_w):
   a = known_log_w
   t = tf.constant(a)
   np.testing.assert_allclose(bounds.elbo(t), a.mean(0), rtol=1e-12)
-  np.testing.assert_allclose(bounds.log_mean_exp(t), np_log_mean_exp(a), rtol=1e-12)
-  np.testing.assert_allclose(bounds.iwae_bound(t), np_log_mean_exp(a), rtol=1e-12)
+  np.testing.assert_allclose(bounds.log_mean_exp(t), oracles.log_mean_exp(a), rtol=1e-12)
+  np.testing.assert_allclose(bounds.iwae_bound(t), oracles.log_mean_exp(a), rtol=1e-12)
   # The bound of K equal log-weights is that log-weight (the -log K is there).
   np.testing.assert_allclose(bounds.iwae_bound(tf.fill([7, 3], -2.5)), [-2.5] * 3, rtol=1e-6)
   for m in (1, 2, 3, 4, 6, 12):
-    np.testing.assert_allclose(bounds.miwae_bound(t, m), np_miwae(a, m), rtol=1e-12,
+    np.testing.assert_allclose(bounds.miwae_bound(t, m), oracles.miwae(a, m), rtol=1e-12,
                                err_msg=f"M={m}")
   for beta in (0.0, 0.3, 1.0):
     np.testing.assert_allclose(bounds.ciwae_bound(t, beta),
-                               beta * a.mean(0) + (1 - beta) * np_log_mean_exp(a), rtol=1e-12)
-  w = np_self_normalised(a)
+                               beta * a.mean(0) + (1 - beta) * oracles.log_mean_exp(a),
+                               rtol=1e-12)
+  w = oracles.self_normalised(a)
   np.testing.assert_allclose(bounds.normalized_weights(t), w, rtol=1e-10, atol=1e-300)
-  # Kish's ESS = (sum w)^2 / sum w^2 on unnormalised weights (scaled by exp(-max)).
+  # Kish's ESS = (Σ w)^2 / Σ w^2 on unnormalised weights (scaled by exp(-max)).
   e = np.exp(a - a.max(0))
   np.testing.assert_allclose(bounds.effective_sample_size(t), e.sum(0)**2 / (e**2).sum(0),
                              rtol=1e-10)
   # Jensen on these weights: ELBO <= MIWAE(M, 12/M) <= IWAE, the groups coarsening with M.
-  chain = [a.mean(0)] + [np_miwae(a, m) for m in (6, 3, 1)]
+  chain = [a.mean(0)] + [oracles.miwae(a, m) for m in (6, 3, 1)]
   assert all(np.all(lo <= hi + 1e-12) for lo, hi in zip(chain, chain[1:]))
 
 
@@ -136,40 +119,33 @@ def _loss_grads(fn, a):
 
 
 def test_estimator_losses_have_the_bounds_gradients_in_the_log_weights(known_log_w):
-  """loss = -mean_b bound_b, so d loss / d log w_kb = -(1/B) d bound_b / d log w_kb with
-    ELBO: 1/K;  IWAE: w~_k;  MIWAE(M, K): w~_k within k's group / M;
-    CIWAE(beta): beta / K + (1 - beta) w~_k;  PIWAE: θ as IWAE(M*K), φ as MIWAE(M, K)."""
+  """loss = -mean_b bound_b, so d loss / d log w_kb = -(1/B) d bound_b / d log w_kb, with
+  the derivatives of ``tfiw.testing_oracles`` (ELBO 1/K, IWAE w~_k, MIWAE w~ within the
+  group / M, CIWAE β/K + (1 - β) w~_k; PIWAE θ as IWAE(M*K), φ as MIWAE(M, K))."""
   from tfiw import estimators
   a = known_log_w
-  k, b = a.shape
-  w = np_self_normalised(a)
-
-  def grouped(m):
-    return np.concatenate([np_self_normalised(a[g * (k // m):(g + 1) * (k // m)])
-                           for g in range(m)]) / m
-
+  b = a.shape[1]
   stl = tf.constant(a)  # log_w_stl: unused by gradient="iwae"; a constant keeps it out
   cases = {
-      "vae": (estimators.vae, np.full_like(a, 1 / k), None),
-      "iwae": (estimators.iwae, w, None),
+      "elbo": (estimators.vae, {}),
+      "iwae": (estimators.iwae, {}),
       "miwae": (lambda t: estimators.importance_weighted(t, stl, objective="miwae",
-                                                         num_groups=3), grouped(3), None),
+                                                         num_groups=3), dict(num_groups=3)),
       "ciwae": (lambda t: estimators.importance_weighted(t, stl, objective="ciwae", beta=0.3),
-                0.3 / k + 0.7 * w, None),
+                dict(beta=0.3)),
       "piwae": (lambda t: estimators.importance_weighted(t, stl, objective="piwae",
-                                                         num_groups=4), w, grouped(4)),
+                                                         num_groups=4), dict(num_groups=4)),
   }
-  for name, (fn, d_theta, d_phi) in cases.items():
+  w = oracles.self_normalised(a)
+  for name, (fn, opts) in cases.items():
+    ref, d_theta, d_phi = oracles.bound_and_grads(name, a, **opts)
     losses, g_model, g_inf = _loss_grads(fn, a)
-    d_phi = d_theta if d_phi is None else d_phi
     np.testing.assert_allclose(g_model, -d_theta / b, rtol=1e-9, atol=1e-15, err_msg=name)
     np.testing.assert_allclose(g_inf, -d_phi / b, rtol=1e-9, atol=1e-15, err_msg=name)
     # The reported numbers: bound (θ's objective), loss = -mean(bound), and the ESS.
-    ref = {"vae": a.mean(0), "miwae": np_miwae(a, 3),
-           "ciwae": 0.3 * a.mean(0) + 0.7 * np_log_mean_exp(a)}.get(name, np_log_mean_exp(a))
     np.testing.assert_allclose(losses.bound, ref, rtol=1e-12, err_msg=name)
     np.testing.assert_allclose(losses.model_loss, -ref.mean(), rtol=1e-12, err_msg=name)
     np.testing.assert_allclose(losses.ess, 1 / (w**2).sum(0), rtol=1e-9, err_msg=name)
   # PIWAE's φ loss has φ's objective MIWAE(4, 3) as its value.
   losses, _, _ = _loss_grads(cases["piwae"][0], a)
-  np.testing.assert_allclose(losses.inference_loss, -np_miwae(a, 4).mean(), rtol=1e-12)
+  np.testing.assert_allclose(losses.inference_loss, -oracles.miwae(a, 4).mean(), rtol=1e-12)

@@ -290,9 +290,9 @@ class _RowCallback(keras.callbacks.Callback):
         pass
     run.curve["epochs"] = [p for p in run.curve["epochs"] if p["epoch"] != e] + [point]
     if e in run.cfg.paper.checkpoints:
-      point = run.evaluate(e)
+      result = run.evaluate(e)
       try:
-        run.export(point)
+        run.export(result)
       except Exception as err:  # pylint: disable=broad-except
         # A failed export (disk full, ...) must not stop a days-long run; the next
         # checkpoint exports again.

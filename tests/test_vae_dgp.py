@@ -93,13 +93,13 @@ def test_tiny_fit_under_xla():
   t = rng.normal(size=(120, 1))
   x = np.concatenate([np.sin(t), np.cos(t), t / 2, np.sin(2 * t)], 1).astype(np.float32)
   x += 0.05 * rng.normal(size=x.shape).astype(np.float32)
-  model = tfiw.get_method("vae_dgp")(input_dim=4, latent_dims=[2], hidden=[16], gp_hidden=[3],
-                                     num_inducing=10, num_train=120, num_samples=3,
-                                     importance_weighted=True)
+  model = tfiw.get_method("vae_dgp")(input_dim=4, latent_dims=[2], hidden=[16], gp_hidden=[],
+                                     num_inducing=10, num_samples=3, importance_weighted=True)
   model.set_output_bias(x.mean(0))
   model.compile(keras.optimizers.Adam(1e-2), jit_compile=True)
   assert model.jit_compile is True
   hist = model.fit(x, batch_size=40, epochs=5, verbose=0).history
+  assert model.num_train == 120  # N from the data, so KL(q(u)||p(u)) is charged once per set
   assert np.all(np.isfinite(hist["loss"]))
   assert hist["loss"][-1] < hist["loss"][0]
   lp = model.log_prob(x[:10], num_samples=50, seed=1)
@@ -110,7 +110,7 @@ def test_tiny_fit_under_xla():
 
 def test_iw_bound_with_one_sample_is_the_elbo_and_save_load(tmp_path):
   x = np.random.default_rng(1).normal(size=(8, 4)).astype(np.float32)
-  kw = dict(input_dim=4, latent_dims=[2], hidden=[8], gp_hidden=[3], num_inducing=5,
+  kw = dict(input_dim=4, latent_dims=[2], hidden=[8], gp_hidden=[], num_inducing=5,
             num_train=8, num_samples=1)
   elbo, iw = VAEDGP(**kw), VAEDGP(importance_weighted=True, **kw)
   elbo.build()
@@ -125,3 +125,79 @@ def test_iw_bound_with_one_sample_is_the_elbo_and_save_load(tmp_path):
   assert type(loaded) is VAEDGP and loaded.get_config() == iw.get_config()
   np.testing.assert_allclose(loaded.log_weights(x, 4, seed).log_w,
                              iw.log_weights(x, 4, seed).log_w, rtol=1e-5)
+
+
+def _exact_log_evidence(model, y, grid=np.linspace(-6.0, 6.0, 161)):
+  """log p(Y) of a one-GP-layer model with a 1-D latent and two data points y [2, D], by
+  quadrature in float64: log ∫∫ N(x_1) N(x_2) Π_d N(y_d; b_d, K(X, X) + σ² I) dx_1 dx_2
+  (the exact GP marginal: zero mean function plus the output bias b)."""
+  layer = model.gp_layers[0]
+  amp2 = float(tf.nn.softplus(layer.raw_amplitude)) ** 2
+  ls = float(tf.nn.softplus(layer.raw_length_scales)[0]) + 1e-4
+  a = amp2 + float(layer.noise_variance)
+  x1, x2 = np.meshgrid(grid, grid, indexing="ij")
+  k12 = amp2 * np.exp(-0.5 * (x1 - x2) ** 2 / ls ** 2)
+  det = a * a - k12 ** 2
+  r = y - layer.bias.numpy().astype(np.float64)
+  quad = sum((a * r[0, d] ** 2 - 2 * k12 * r[0, d] * r[1, d] + a * r[1, d] ** 2) / det
+             for d in range(y.shape[1]))
+  dims = y.shape[1]
+  f = (-0.5 * quad - 0.5 * dims * np.log(det) - dims * np.log(2 * np.pi)
+       - 0.5 * (x1 ** 2 + x2 ** 2) - np.log(2 * np.pi))
+  top = f.max()
+  return top + np.log(np.exp(f - top).sum() * (grid[1] - grid[0]) ** 2)
+
+
+@pytest.fixture(scope="module")
+def two_point_gplvm():
+  rng = np.random.default_rng(0)
+  y = (0.8 * rng.normal(size=(2, 3))).astype(np.float32)
+  model = VAEDGP(input_dim=3, latent_dims=[1], hidden=[8], num_inducing=6,
+                 importance_weighted=True, noise_init=0.3, seed=0)
+  model.init_from_data(y)
+  assert model.num_train == 2
+  layer = model.gp_layers[0]
+  layer.inducing.assign(np.linspace(-3, 3, 6)[:, None].astype(np.float32))
+  loc, _ = model.encode(y)  # q(u): Titsias's optimum for X at q(x|y)'s means
+  q_mu, q_sqrt = gp.optimal_q_u(layer.kernel(), layer.inducing, loc, y - layer.bias,
+                                layer.noise_variance, jitter=1e-4)
+  layer.q_mu.assign(q_mu)
+  layer.q_sqrt.assign(q_sqrt)
+  return model, y, _exact_log_evidence(model, y.astype(np.float64))
+
+
+def test_iw_bound_with_one_gp_layer_is_below_the_exact_evidence(two_point_gplvm):
+  """N * mean(bound) is a stochastic lower bound on log p(Y) (exact by quadrature) for
+  the ELBO (K=1) and the importance-weighted bound at every K, in expectation."""
+  model, y, exact = two_point_gplvm
+  for k in (1, 10, 1000):
+    model.num_samples = k
+    values = [2 * float(tf.reduce_mean(model.compute_losses(y, tf.constant([s, k])).bound))
+              for s in range(30)]
+    mean, se = np.mean(values), np.std(values) / np.sqrt(len(values))
+    assert mean + 3 * se < exact, (k, mean, se, exact)
+  model.num_samples = 1
+
+
+def test_bound_charges_the_kl_once_per_training_set(two_point_gplvm):
+  """bound_n = log mean_k exp(log w_nk) - KL(q(u)||p(u)) / N, computed independently."""
+  model, y, _ = two_point_gplvm
+  seed = tf.constant([7, 1])
+  model.num_samples = 20
+  bound = model.compute_losses(y, seed).bound.numpy()
+  log_w = model.log_weights(y, 20, seed).log_w.numpy().astype(np.float64)
+  top = log_w.max(0)
+  iw = top + np.log(np.exp(log_w - top).mean(0))
+  np.testing.assert_allclose(bound, iw - float(model.kl_u()) / 2, rtol=1e-5, atol=1e-4)
+  model.num_samples = 1
+
+
+def test_iw_bound_with_hidden_gp_layers_is_refused_and_n_is_required():
+  with pytest.raises(ValueError, match="not a lower bound"):
+    VAEDGP(input_dim=4, latent_dims=[2], gp_hidden=[3], importance_weighted=True)
+  model = VAEDGP(input_dim=4, latent_dims=[2], hidden=[8], gp_hidden=[3], num_inducing=5)
+  x = np.zeros((4, 4), np.float32)
+  with pytest.raises(ValueError, match="training-set size"):
+    model.compute_losses(x, tf.constant([0, 0]))
+  model.init_from_data(np.zeros((37, 4), np.float32))
+  assert model.num_train == 37

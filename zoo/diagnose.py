@@ -51,7 +51,7 @@ def main(argv):
   splits = trainer.load_data(cfg, _DATA_DIR.value)
   if _CONFIG.value is not None:
     model = trainer.build_model(cfg, splits.train.shape[1], splits.likelihood)
-    model.set_output_bias(splits.train.mean(0))
+    model.init_from_data(splits.train)
     source = "initial model of the config"
   out = _OUT.value or (os.path.join(_WORKDIR.value, "diagnostics") if _WORKDIR.value else None)
   if out is None:

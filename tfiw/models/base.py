@@ -416,6 +416,11 @@ class LatentVariableModel(keras.Model):
       mean = np.log(p) - np.log1p(-p)
     self.decoder_blocks[0].output_bias.assign(mean)
 
+  def init_from_data(self, x):
+    """Data-dependent initialisation from the training set x [N, D]: the output bias
+    from its mean (Burda et al.). Subclasses take more (VAE-DGP: the set's size N)."""
+    self.set_output_bias(np.asarray(x).mean(0))
+
   def log_prob(self, x, num_samples=5000, seed=0, **kwargs):
     """Importance-sampled log p(x) per example (nats), [N] numpy; see ``tfiw.evaluation``."""
     from tfiw import evaluation

@@ -14,16 +14,29 @@ sampled from their marginals q(h_l | h_{l-1}) with the reparameterisation trick
 closed form. Per example n and sample x_k ~ q(x | y_n):
   log w_k = E_{q(f_L | h_k)}[log p(y_n | f_L)] + log p(x_k) - log q(x_k | y_n),
 and the data-size-scaled minibatch bound (nats per example) is
-  ELBO = mean_n mean_k log w_k - Σ_l KL(q(u_l) || p(u_l)) / N.
-Option ``importance_weighted=True`` replaces mean_k by log mean_k exp (the IWAE bound
-over the latent x; K=1 gives the ELBO again). It is still a lower bound: log-sum-exp is
-convex, so putting E_q(u)[·] inside it (the q(f) marginal) only lowers the value.
-Both are optimised with ``model.fit`` under XLA; θ = GP layers, φ = recognition MLP.
+  ELBO = mean_n mean_k log w_k - Σ_l KL(q(u_l) || p(u_l)) / N,
+with N the training-set size (``num_train``; taken from the data by ``init_from_data``
+or ``fit`` on an array). N times its expectation is a lower bound on log p(Y) of the
+whole training set (Salimbeni & Deisenroth 2017, eq. 10 with the latent x added).
 
-``log_weights`` returns these log w_k, so ``tfiw.evaluation.log_likelihood`` gives the
-K-sample IW estimate of each test example's log-evidence given q(u) (the KL(q(u)||p(u))
-term, a property of the whole training set, is not in it; ``bound`` metrics include it
-divided by N).
+Option ``importance_weighted=True`` replaces mean_k by log mean_k exp (the IWAE bound
+over the latent x; K=1 gives the ELBO again). It is a bound only with ONE GP layer
+(``gp_hidden=[]``): the output layer's expectation over q(f) is in closed form, i.e.
+E_q(u)[·] sits inside the log-sum-exp, and LSE(E_u a) <= E_u LSE(a(u)) (convexity)
+<= E_u log p(y_n | u) by Jensen for each u, so the sum over n minus KL(q(u)||p(u)) stays
+below log p(Y). Hidden GP layers are sampled from their marginals, which draws the
+global u afresh for every importance sample; then each example's term tends, as K
+grows, to log E_q(u) p(y_n | u), and their sum minus the KL can exceed log p(Y). That
+configuration is refused (``ValueError``). Both objectives are optimised with
+``model.fit`` under XLA; θ = GP layers, φ = recognition MLP.
+
+What ``log_prob`` estimates (``tfiw.evaluation.log_likelihood`` on ``log_weights``): the
+K-sample estimate log (1/K) Σ_k w_k, a stochastic lower bound on log p_q(y) for a new y,
+where p_q is the model with every GP layer's function replaced by its variational
+marginal q(f_l(·)) = ∫ p(f_l(·) | u_l) q(u_l) du_l at each input (the approximate
+posterior predictive density of the trained model: inducing outputs drawn from q(u),
+independently per importance sample). It is not a bound on the prior-model evidence
+log p(y), and it leaves out KL(q(u)||p(u)), a term of the training set's bound only.
 """
 import math
 
@@ -119,14 +132,17 @@ class VAEDGP(LatentVariableModel):
     gp_hidden: units of the hidden GP layers between x and y, top first ([] = one GP
       layer, a GP-LVM with a recognition model).
     num_inducing: M per layer.
-    num_train: N, scales KL(q(u)||p(u)) to per-example units.
-    importance_weighted: IWAE bound over x instead of the ELBO.
+    num_train: N, the training-set size that scales KL(q(u)||p(u)) to per-example units.
+      None (default): taken from the data by ``init_from_data`` or by ``fit`` on an array;
+      training without it raises.
+    importance_weighted: IWAE bound over x instead of the ELBO (one GP layer only: with
+      hidden GP layers it is not a bound; see the module docstring).
     noise_init: initial σ² of every layer; q_sqrt_init: initial whitened S^{1/2} scale
       of the hidden layers (the output layer starts at 1).
   """
 
   def __init__(self, input_dim, latent_dims=(5,), hidden=(200,), gp_hidden=(), num_inducing=50,
-               num_train=1, importance_weighted=False, noise_init=0.1, q_sqrt_init=1e-2,
+               num_train=None, importance_weighted=False, noise_init=0.1, q_sqrt_init=1e-2,
                likelihood="gaussian", **kwargs):
     if likelihood != "gaussian":
       raise ValueError(f"VAEDGP supports likelihood='gaussian' only, got {likelihood!r}")
@@ -138,8 +154,18 @@ class VAEDGP(LatentVariableModel):
     super().__init__(input_dim, latent_dims=latent_dims, hidden=hidden, likelihood=likelihood,
                      **kwargs)
     self.gp_hidden = [int(u) for u in gp_hidden]
-    self.num_inducing, self.num_train = int(num_inducing), int(num_train)
     self.importance_weighted = bool(importance_weighted)
+    if self.importance_weighted and self.gp_hidden:
+      raise ValueError(
+          f"importance_weighted=True with hidden GP layers (gp_hidden={self.gp_hidden}) is "
+          "not a lower bound on log p(Y): each importance sample draws the hidden layers "
+          "from their q(f) marginals, i.e. its own copy of the global inducing outputs u, "
+          "so the sum over examples can exceed log p(Y). Use gp_hidden=[] (one GP layer) "
+          "or importance_weighted=False (the ELBO, a bound for any depth).")
+    if num_train is not None and int(num_train) < 1:
+      raise ValueError(f"num_train must be the training-set size (>= 1), got {num_train}")
+    self.num_inducing = int(num_inducing)
+    self.num_train = None if num_train is None else int(num_train)
     self.noise_init, self.q_sqrt_init = float(noise_init), float(q_sqrt_init)
     # The base class made an MLP decoder; a VAE-DGP's generative model is the GP stack.
     for o in self.decoder_blocks:
@@ -152,9 +178,13 @@ class VAEDGP(LatentVariableModel):
                       noise_init=noise_init, name=f"gp_{l + 1}")
         for l, u in enumerate(units)]
     self.log_prob_estimator = (
-        "VAE-DGP importance-weighted estimate log (1/K) sum_k exp(E_q(f|h_k)[log p(x | f)]) "
-        "p(z_k) / q(z_k | x), z_k ~ q(z | x) (recognition MLP), hidden GP layers sampled "
-        "from their q(f) marginals; conditional on q(u), excludes KL(q(u)||p(u))")
+        "VAE-DGP: log (1/K) sum_k exp(E_q(f|h_k)[log N(x | f, noise)]) p(z_k) / q(z_k | x), "
+        "z_k ~ q(z | x) (recognition MLP), hidden GP layers h_k sampled from their q(f) "
+        "marginals. A stochastic lower bound on log p_q(x), the density of a new x under "
+        "the model whose GP functions are their variational marginals "
+        "q(f(.)) = int p(f(.) | u) q(u) du (the approximate posterior predictive; u drawn "
+        "from q(u) independently per importance sample). Not a bound on the prior-model "
+        "evidence log p(x); KL(q(u)||p(u)) (a training-set term) is not in it")
 
   def build(self, input_shape=None):
     if self.built:
@@ -182,6 +212,26 @@ class VAEDGP(LatentVariableModel):
       raise ValueError(f"data_mean has {mean.size} values, model input_dim is {self.input_dim}")
     self.build()
     self.gp_layers[-1].bias.assign(mean)
+
+  def init_from_data(self, x):
+    """The base initialisation (output bias) and, unless given, N = len(x)."""
+    super().init_from_data(x)
+    if self.num_train is None:
+      self.num_train = int(np.shape(x)[0])
+
+  def fit(self, x=None, *args, **kwargs):
+    """Keras ``fit``; an array ``x`` sets N = len(x) when ``num_train`` was not given."""
+    if self.num_train is None and x is not None and not isinstance(x, tf.data.Dataset):
+      if hasattr(x, "shape") or isinstance(x, (list, tuple)):
+        self.num_train = int(np.shape(x)[0])
+    return super().fit(x, *args, **kwargs)
+
+  def _kl_per_example(self):
+    if self.num_train is None:
+      raise ValueError(
+          "VAEDGP needs the training-set size N to scale KL(q(u)||p(u)) per example: pass "
+          "num_train=N, call model.init_from_data(x_train), or fit on an array")
+    return self.kl_u() / float(self.num_train)
 
   def set_inducing_from_data(self, x, seed=0):
     """Initialise the top layer's inducing inputs at encoded data points (common practice)."""
@@ -252,7 +302,7 @@ class VAEDGP(LatentVariableModel):
     lw = self.log_weights(x, self.num_samples, seed)
     per_example = (bounds.iwae_bound(lw.log_w) if self.importance_weighted
                    else tf.reduce_mean(lw.log_w, 0))
-    bound = per_example - self.kl_u() / float(self.num_train)
+    bound = per_example - self._kl_per_example()
     loss = -tf.reduce_mean(bound)
     return estimators.Losses(loss, loss, bound, bounds.effective_sample_size(lw.log_w))
 

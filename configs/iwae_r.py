@@ -20,8 +20,9 @@ Arguments (defaults first):
 Reference test log-likelihood (nats, K=5000; higher is better):
   MNIST     IWAE -95.18   IWAE-R -94.35   IWAE-Rrec -94.71
   Omniglot  IWAE -118.77  IWAE-R -118.54  IWAE-Rrec -118.65
-Our short-budget comparison of the three variants (same data, seeds, budget) is in
-docs/random_weights.md.
+This config's ``dataset=mnist|omniglot`` settings are the poster's rows; run with their
+protocol and reported by ``configs/papers/iwae_random_weights.py``. Our short-budget
+comparison of the three variants (same data, seeds, budget) is in docs/random_weights.md.
 
   python -m zoo.train --config=configs/iwae_r.py:variant=iwae_r,dataset=mnist \
       --data_dir=../shared/data --workdir=runs/iwae_r_mnist

@@ -6,7 +6,8 @@
 The 1-layer Burda architecture (784-200-200-50, tanh), IWAE with k=5, batch 100, Adam
 (lr 1e-3, eps 1e-4) at a constant rate, for 30 epochs. Evaluation: the IWAE bound
 with K=5000 importance samples on all 10,000 test images.
-This is far from converged (Burda et al. train for 3280 epochs); see README for the
+Reproduces no paper row: it is far from converged (Burda et al. train for 3280 epochs;
+their fixed-MNIST protocol is configs/papers/burda2016_appd.py); see README for the
 number it printed on our machine.
 """
 from configs import common

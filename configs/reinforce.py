@@ -3,6 +3,7 @@
 ELBO with a single sample; φ learns from the score-function estimator with learning
 signal l = log p(x,z) - log q(z|x) and no baseline (high variance, see docs/discrete_latents.md).
 Arguments: see configs/sbn_common.py (layers, hidden, units, k, runlocal).
+Reproduces no paper row (a baseline for NVIL and VIMCO).
 
   python -m zoo.train --config=configs/reinforce.py --workdir=runs/reinforce_sbn200
   python -m zoo.train --config=configs/reinforce.py:runlocal --workdir=/tmp/reinforce  # seconds

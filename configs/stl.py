@@ -3,8 +3,9 @@
 The recognition network's gradient drops the score term of q:
 sum_k w~_k ∂log w_k/∂z_k ∂z_k/∂φ. Zero variance when q is the exact posterior; biased for
 K > 1 (DReG, configs/dreg.py, is the unbiased fix). θ's gradient is IWAE's.
-The model is ``tfiw.IWAE(gradient="stl")``. Paper setting: Burda et al.'s architectures and
-schedule on MNIST/Omniglot (as configs/iwae.py), IWAE and VAE with and without STL.
+The model is ``tfiw.IWAE(gradient="stl")``. Setting: Burda et al.'s architectures and
+schedule (as configs/iwae.py) on fixed-binarized MNIST. Reproduces no paper row (Roeder
+et al. report MNIST/Omniglot numbers for other architectures; none is checked here).
 
   python -m zoo.train --config=configs/stl.py:k=50 --workdir=runs/stl_k50
   python -m zoo.train --config=configs/stl.py:runlocal --workdir=/tmp/stl   # seconds

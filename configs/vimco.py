@@ -4,9 +4,9 @@ Each sample's learning signal is L̂ - L̂_{-j}, where the leave-one-out baselin
 replaces log w_j by the mean of the other log-weights (geometric mean of their weights).
 No baseline network and no running statistics. ``k`` sets K (>= 2; default 5).
 
-Paper (MNIST generative modelling, SBN 200-200-200, test NLL): VIMCO improves with K and
-beats NVIL at K >= 2; its reported values are around 92-93 nats for K = 5..50 (as
-recalled, not re-checked here: the paper text is not in /work/shared/papers).
+Reproduces no paper row: Mnih & Rezende's Table 2 numbers (SBN 200-200-200 on MNIST) are
+not in /work/shared/papers, so none is quoted here; the paper-setting rows are
+``configs/papers/other_methods.py:row=vimco_sbn3_k5`` and ``vimco_sbn3_k50``.
 
   python -m zoo.train --config=configs/vimco.py:k=5 --workdir=runs/vimco5_sbn200
   python -m zoo.train --config=configs/vimco.py:k=50,layers=3 --workdir=runs/vimco50_sbn200x3

@@ -13,7 +13,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tfiw import distributions as dists
+from tfiw import distributions as dists, validation
 
 DEFAULT_BATCH = 100
 # Importance samples per chunk of the K-sample loop. On CPU under XLA, 20 (2,000 decoder
@@ -88,17 +88,27 @@ def _batches(x, batch_size):
     yield start, valid, chunk
 
 
-def check_input(model, x):
-  """Numpy float32 [N, D] after checking width, finiteness and the likelihood's support."""
-  x = np.asarray(x, dtype=np.float32)
-  if x.ndim != 2 or x.shape[1] != model.input_dim:
-    raise ValueError(f"x must have shape [N, {model.input_dim}], got {list(x.shape)}")
-  if not np.all(np.isfinite(x)):
-    raise ValueError("x contains NaN or infinite values")
-  if model.likelihood == "bernoulli" and not np.all((x == 0) | (x == 1)):
-    raise ValueError("x must be binary (0 or 1) for a Bernoulli likelihood; "
-                     "binarize it first (e.g. tfiw.data.binarize)")
-  return x
+# Seed of the fixed random subset behind a partial evaluation (``subset_indices``).
+SUBSET_SEED = 0
+
+
+def subset_indices(n, max_examples, seed=SUBSET_SEED):
+  """Sorted indices of a fixed random subset of ``max_examples`` of n examples, or None
+  for all (max_examples 0 or >= n).
+
+  A uniform sample without replacement, a function of (n, max_examples, seed) only: the
+  first N rows of a test file ordered by class (binarized MNIST's is by digit) would
+  score one class, and a partial evaluation would not estimate the full-set number.
+  """
+  if not max_examples or max_examples >= n:
+    return None
+  return np.sort(np.random.default_rng(seed).choice(n, int(max_examples), replace=False))
+
+
+def check_input(model, x, name="x"):
+  """Numpy float32 [N, D] after checking shape, finiteness and the likelihood's support
+  (``tfiw.validation``: the error names the first bad row)."""
+  return validation.check_data(x, model.input_dim, model.likelihood, name, allow_empty=True)
 
 
 _ESTIMATORS = weakref.WeakKeyDictionary()  # model -> {(chunk, jit): compiled function}
@@ -226,6 +236,9 @@ def log_likelihood_distributed(model, x, strategy, num_samples=5000, seed=0,
 
 def sample(model, num_samples, seed=0, mean=False):
   """Ancestral samples from p(x), numpy [N, D]; ``mean=True`` gives E[x | z_1]."""
+  if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
+    raise ValueError(f"num_samples must be a whole number >= 1 (how many samples to "
+                     f"draw), got {num_samples!r}")
   x, m = model.generate(int(num_samples), tf.constant([seed, 0], tf.int32))
   return (m if mean else x).numpy()
 

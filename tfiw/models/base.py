@@ -394,6 +394,19 @@ class LatentVariableModel(keras.Model):
     """log p(x, z_1..z_L); returns [K, B]."""
     return self.log_prior(zs) + self.log_likelihood(x, zs[0])
 
+  def dream(self, num_samples, seed):
+    """(x, zs) ~ p(x, z) by ancestral sampling, held constant: x [N, D] and zs per layer
+    [N, Z_l], bottom first (RWS's sleep phase; BDMC's simulated data)."""
+    self.build()
+    n = len(self.latent_dims)
+    seeds = tfp.random.split_seed(seed, n + 1)
+    zs = [dists.standard_normal(self.latent_dims[-1]).sample(num_samples, seed=seeds[0])]
+    for l in range(n - 1, 0, -1):
+      zs.insert(0, dists.diag_gaussian(*self._gaussian(self.decoder_blocks[l], zs[0])).sample(
+          seed=seeds[l]))
+    x = self.likelihood_dist(zs[0]).sample(seed=seeds[-1])
+    return tf.stop_gradient(x), tuple(tf.stop_gradient(z) for z in zs)
+
   def generate(self, num_samples, seed):
     """Ancestral sampling z_L -> ... -> z_1 -> x; returns (x, E[x | z_1]), [N, D] each."""
     self.build()
@@ -457,5 +470,8 @@ class LatentVariableModel(keras.Model):
     return super().fit(x, y, *args, **kwargs)
 
   def evaluate(self, x=None, y=None, *args, **kwargs):
-    """Keras ``evaluate`` after checking array data once (as ``fit``)."""
-    return super().evaluate(self._checked(x, "x"), y, *args, **kwargs)
+    """Keras ``evaluate`` after checking array data once (as ``fit``; not again for the
+    validation that ``fit`` runs every epoch on data it has checked)."""
+    if not kwargs.get("_use_cached_eval_dataset"):
+      x = self._checked(x, "x")
+    return super().evaluate(x, y, *args, **kwargs)

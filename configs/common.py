@@ -5,6 +5,7 @@
 CPU (a few steps, small evaluation K, 200 test images) with everything else unchanged.
 """
 import ast
+import difflib
 
 import ml_collections
 
@@ -21,13 +22,20 @@ def parse_arg(arg, **defaults):
   for item in filter(None, (arg or "").split(",")):
     key, _, value = item.partition("=")
     if key not in defaults:
-      raise ValueError(f"unknown config argument {key!r}; valid: {sorted(defaults)}")
+      close = difflib.get_close_matches(key, list(defaults), n=1)
+      raise ValueError(f"unknown config argument {key!r}"
+                       f"{f'; did you mean {close[0]!r}?' if close else ''} "
+                       f"(valid: {sorted(defaults)})")
     if not _:
       out[key] = True
     elif isinstance(defaults[key], str):
       out[key] = value
     else:
-      out[key] = type(defaults[key])(ast.literal_eval(value))
+      try:
+        out[key] = type(defaults[key])(ast.literal_eval(value))
+      except (ValueError, SyntaxError, TypeError):
+        raise ValueError(f"config argument {key}={value!r}: expected a "
+                         f"{type(defaults[key]).__name__}") from None
   return out
 
 
@@ -37,6 +45,10 @@ def get_config(arg=None, **extra_args):
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.data = dict(name="binarized_mnist", data_dir="", batch_size=20)
+  if a.layers not in ARCHITECTURES:
+    raise ValueError(f"layers={a.layers}: Burda et al.'s architectures have "
+                     f"{' or '.join(map(str, sorted(ARCHITECTURES)))} stochastic layers "
+                     "(set model.latent_dims and model.hidden for others)")
   arch = ARCHITECTURES[a.layers]
   c.model = dict(latent_dims=arch["latent_dims"], hidden=arch["hidden"], activation="tanh")
   c.method = dict(name="iwae", num_samples=a.k)

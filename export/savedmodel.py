@@ -51,5 +51,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  from zoo import trainer
   _define_flags()
-  app.run(main)
+  app.run(main, flags_parser=lambda argv: trainer.parse_flags(argv, "export.savedmodel"))

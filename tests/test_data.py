@@ -46,6 +46,25 @@ def test_dynamic_train_stream_rebinarizes_every_epoch_reproducibly():
   assert abs(a.mean() - 0.5) < 0.05
 
 
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_train_stream_is_a_function_of_seed_and_position(dynamic):
+  """A stream started at batch b (a resumed run) equals the uninterrupted stream from b,
+  passes straddled by batches included (n = 50 is not a multiple of B = 20)."""
+  rng = np.random.default_rng(0)
+  x = rng.random((50, 6)).astype(np.float32) if dynamic else (
+      rng.random((50, 6)) < 0.5).astype(np.float32)
+  take = lambda start, k: np.stack([b.numpy() for b in data.train_dataset(
+      x, 20, 7, dynamic, start_batch=start).take(k)])
+  full = take(0, 12)
+  for start in (1, 3, 7):
+    np.testing.assert_array_equal(take(start, 12 - start), full[start:])
+  if not dynamic:  # each pass of the data is a permutation of its rows
+    rows = full.reshape(-1, 6)[:200]
+    for p in range(4):
+      assert sorted(map(tuple, rows[50 * p:50 * (p + 1)])) == sorted(map(tuple, x))
+    assert not np.array_equal(rows[:50], rows[50:100])  # a new order every pass
+
+
 def test_fixed_train_stream_keeps_values():
   x = (np.random.default_rng(0).random((40, 10)) < 0.3).astype(np.float32)
   ds = data.train_dataset(x, 20, 0, False)

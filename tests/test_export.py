@@ -56,6 +56,13 @@ def test_signatures_and_agreement_with_in_process_estimate(binary_export):
     ("log_prob", dict(x=np.zeros([2, D + 1], np.float32)), "columns|shape"),
     ("log_prob", dict(x=np.zeros([2, 1, D, 2], np.float32)), "shape"),
     ("log_prob", dict(x=np.zeros([D], np.float32)), "shape"),
+    # Same size as [N, D] but another rank (images [N, H, W]): the rank is folded to 2 at
+    # trace time, so only the runtime check of the trailing dimensions catches these.
+    ("log_prob", dict(x=np.zeros([2, 3, 4], np.float32)), r"x must have shape \[N, 12\]"),
+    ("log_prob", dict(x=np.zeros([2, 1, D], np.float32)), r"x must have shape \[N, 12\]"),
+    ("log_prob_k", dict(x=np.zeros([2, D, 1], np.float32), num_samples=np.int32(3)),
+     r"x must have shape \[N, 12\]"),
+    ("encode", dict(x=np.zeros([2, 3, 4], np.float32)), r"x must have shape \[N, 12\]"),
     ("log_prob", dict(x=np.full([2, D], np.nan, np.float32)), "NaN"),
     ("log_prob", dict(x=np.full([2, D], 0.5, np.float32)), "binary"),
     ("log_prob_k", dict(x=np.zeros([2, D], np.float32), num_samples=np.int32(0)),
@@ -121,6 +128,8 @@ def test_export_cli_from_workdir(tmp_path):
                         f"--output={out_dir}"], cwd=REPO, capture_output=True, text=True,
                        env=env, timeout=300)
   assert res.returncode == 0, res.stderr[-3000:]
+  # One line of output, not TensorFlow's INFO logging about renamed inputs and sharding.
+  assert "signature_serialization" not in res.stderr and "INFO" not in res.stderr
   info = json.load(open(os.path.join(out_dir, "assets", "config.json")))
   assert info["dataset"] == "binarized_mnist" and info["config"]["method"]["name"] == "iwae"
   assert info["image_shape"] == [28, 28]

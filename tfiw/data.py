@@ -13,7 +13,9 @@ Sources, in order of preference:
   afresh as their code does for every test minibatch.
 - ``omniglot``: 28x28 Omniglot, dynamically binarized. TFDS ``omniglot`` (105x105,
   area-downsampled to 28x28) when prepared, else ``omniglot_28x28_areadown.npz``.
-- ``frey_faces``: 28x20 grayscale faces in [0, 1] (Gaussian likelihood), from data_dir.
+- ``frey_faces``: 28x20 grayscale faces in [0, 1] (Gaussian likelihood), embedded in the
+  package (tfiw/data_files/frey_faces.npz, 1,965 x 560 uint8, provenance in the team's
+  shared/data README); a ``data_dir`` copy overrides it. TFDS has no builder for it.
 
 ``data_dir`` defaults to the ``TFIW_DATA_DIR`` environment variable; its layout is
 that of the team's shared/data folder.
@@ -27,7 +29,8 @@ import tensorflow as tf
 
 EMBEDDED_DIR = os.path.join(os.path.dirname(__file__), "data_files")
 EMBEDDED_SHA256 = {
-    "binarized_mnist.npz": "7a049ae3a0d88e964af4b41bbdb14e4303595e1c5de65f8bd2455cdcebb3514b"}
+    "binarized_mnist.npz": "7a049ae3a0d88e964af4b41bbdb14e4303595e1c5de65f8bd2455cdcebb3514b",
+    "frey_faces.npz": "a8a8aa235ffe678af7e158a18c6257cac821c34ec1fd3921fa641b2943f413ae"}
 TEST_BINARIZATION_SEED = 123
 BURDA_MNIST_TRAIN = 59600  # yburda/iwae datasets.py: the last 400 training images validate
 
@@ -66,17 +69,31 @@ def _data_dir(data_dir):
   return data_dir or os.environ.get("TFIW_DATA_DIR", "")
 
 
-def _local(data_dir, filename, name):
+def missing_message(name, filename, data_dir, builder=None):
+  """How to get a dataset that is not here; suggests TFDS only for ``builder`` (a TFDS
+  builder that exists: TFDS has none for e.g. Frey faces)."""
+  put = (f"put {filename} (the layout of the team's shared/data folder) in a directory and "
+         f"pass --data_dir=DIR or set TFIW_DATA_DIR=DIR.")
+  where = f"{filename} was not found in data_dir={_data_dir(data_dir)!r}"
+  if builder is None:
+    return f"dataset {name!r} is not available: {where}; {put}"
+  return (f"dataset {name!r} is not available: no TFDS copy is prepared and {where}. Either "
+          f"prepare it with tensorflow-datasets (`python -c \"import tensorflow_datasets as "
+          f"tfds; tfds.builder('{builder}').download_and_prepare()\"`, needs internet or the "
+          f"files in TFDS's manual_dir) or {put}")
+
+
+def _local(data_dir, filename, name, builder=None):
   path = os.path.join(_data_dir(data_dir), filename) if _data_dir(data_dir) else ""
   if not path or not os.path.exists(path):
-    raise DatasetNotAvailable(
-        f"dataset {name!r} is not available: no TFDS copy is prepared and {filename} was not "
-        f"found in data_dir={_data_dir(data_dir)!r}. Either prepare it with tensorflow-datasets "
-        f"(`python -c \"import tensorflow_datasets as tfds; tfds.builder('{name}')"
-        f".download_and_prepare()\"`, needs internet or the files in TFDS's manual_dir) or put "
-        f"{filename} (the layout of the team's shared/data folder) in a directory and pass "
-        f"--data_dir=DIR or set TFIW_DATA_DIR=DIR.")
+    raise DatasetNotAvailable(missing_message(name, filename, data_dir, builder))
   return np.load(path)
+
+
+def _local_or_embedded(data_dir, filename):
+  """Path of ``filename`` in data_dir if there, else the package's embedded copy."""
+  local = os.path.join(_data_dir(data_dir), filename) if _data_dir(data_dir) else ""
+  return local if local and os.path.exists(local) else os.path.join(EMBEDDED_DIR, filename)
 
 
 def _tfds_prepared(name, tfds_data_dir=None):
@@ -108,9 +125,7 @@ def _tfds_images(builder, split, size=None, invert=False):
 def load(name, data_dir=None, tfds_data_dir=None):
   """Load dataset ``name`` as ``Splits``; raises DatasetNotAvailable saying how to get it."""
   if name == "binarized_mnist":
-    filename = "binarized_mnist.npz"
-    local = os.path.join(_data_dir(data_dir), filename) if _data_dir(data_dir) else ""
-    path = local if local and os.path.exists(local) else os.path.join(EMBEDDED_DIR, filename)
+    path = _local_or_embedded(data_dir, "binarized_mnist.npz")
     d = np.load(path)
     f = lambda k: d[k].astype(np.float32)
     return Splits(f("train"), f("valid"), f("test"), False, "bernoulli", path)
@@ -119,7 +134,7 @@ def load(name, data_dir=None, tfds_data_dir=None):
     if builder is not None:
       train, test, source = _tfds_images(builder, "train"), _tfds_images(builder, "test"), "tfds"
     else:
-      d = _local(data_dir, "mnist.npz", name)
+      d = _local(data_dir, "mnist.npz", name, "mnist")
       train, test = d["train"] / np.float32(255), d["test"] / np.float32(255)
       source = os.path.join(_data_dir(data_dir), "mnist.npz")
     if name == "mnist_burda":
@@ -136,19 +151,18 @@ def load(name, data_dir=None, tfds_data_dir=None):
       source = "tfds"
     else:
       # Stand-in for Burda's chardata.mat: drawers 0-14 train, 15-19 test (shared/data README).
-      d = _local(data_dir, "omniglot_28x28_areadown.npz", name)
+      d = _local(data_dir, "omniglot_28x28_areadown.npz", name, "omniglot")
       x = np.concatenate([d["background"], d["evaluation"]]) / np.float32(255)
       drawer = np.concatenate([d["background_drawer"], d["evaluation_drawer"]])
       train, test = x[drawer < 15], x[drawer >= 15]
       source = os.path.join(_data_dir(data_dir), "omniglot_28x28_areadown.npz")
     return Splits(train, None, binarize(test, TEST_BINARIZATION_SEED), True, "bernoulli", source)
   if name == "frey_faces":
-    d = _local(data_dir, "frey_faces.npz", name)
-    x = d["data"] / np.float32(255)
+    path = _local_or_embedded(data_dir, "frey_faces.npz")
+    x = np.load(path)["data"] / np.float32(255)
     perm = np.random.default_rng(0).permutation(len(x))  # no official split: fixed shuffle
     x = x[perm]
-    return Splits(x[:1565], x[1565:1765], x[1765:], False, "gaussian",
-                  os.path.join(_data_dir(data_dir), "frey_faces.npz"))
+    return Splits(x[:1565], x[1565:1765], x[1765:], False, "gaussian", path)
   raise ValueError(f"unknown dataset {name!r}; valid: {sorted(DATASETS)}")
 
 
@@ -173,27 +187,40 @@ def _fixed_pipeline(ds):
   return ds.with_options(options)
 
 
-def train_dataset(x, batch_size, seed, dynamic):
+def pass_order(n, seed, p):
+  """The order of data pass ``p``: a permutation of range(n), a function of (seed, p) only
+  (argsort of stateless uniforms; a tensor)."""
+  u = tf.random.stateless_uniform([n], seed=tf.stack([tf.cast(seed, tf.int64),
+                                                      tf.cast(p, tf.int64)]))
+  return tf.argsort(u, stable=True)
+
+
+def train_dataset(x, batch_size, seed, dynamic, start_batch=0):
   """Shuffled, repeated, batched training stream (drop_remainder: one compiled shape).
 
-  With ``dynamic``, every batch is binarized with a stateless seed (seed, batch index)
-  drawn from a running counter, so each epoch sees a fresh binarization and the whole
-  stream is reproducible from ``seed``. Use with ``steps_per_epoch``. Batches are float32.
+  The stream is a function of ``seed`` and the position in it, never of how it was
+  reached: data pass p (0, 1, ...) visits the rows in ``pass_order(n, seed, p)``, the
+  passes are concatenated, and batch i holds positions i*B .. (i+1)*B - 1 of that
+  sequence. ``start_batch`` starts the stream at batch i, so a run resumed after
+  E epochs of S steps (``start_batch=E*S``) sees exactly the batches an uninterrupted run
+  sees from there. With ``dynamic``, batch i is binarized with the stateless seed
+  (seed, i), a fresh binarization every epoch that is also a function of the position.
+  Use with ``steps_per_epoch``. Batches are float32.
   """
   n = x.shape[0]
   if batch_size > n:
     raise ValueError(f"batch_size {batch_size} is larger than the training set ({n})")
   binary = not dynamic and np.all((x == 0) | (x == 1))
   # uint8 storage: 4x less memory for intensities and binary pixels alike.
-  stored = (x * 255).round().astype(np.uint8) if dynamic else (
-      x.astype(np.uint8) if binary else x.astype(np.float32))
-  ds = tf.data.Dataset.from_tensor_slices(stored)
-  ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True).repeat()
-  ds = ds.batch(batch_size, drop_remainder=True)
+  stored = tf.constant((x * 255).round().astype(np.uint8) if dynamic else (
+      x.astype(np.uint8) if binary else x.astype(np.float32)))
+  first_pass, offset = divmod(int(start_batch) * batch_size, n)
+  ds = tf.data.Dataset.counter(first_pass).map(lambda p: pass_order(n, seed, p))
+  ds = ds.unbatch().skip(offset).batch(batch_size, drop_remainder=True)
+  ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter(int(start_batch)))
   if dynamic:
-    ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter())
-    def _binarize(xb, i):
-      p = tf.cast(xb, tf.float32) / 255.0
+    def _binarize(idx, i):
+      p = tf.cast(tf.gather(stored, idx), tf.float32) / 255.0
       u = tf.random.stateless_uniform(tf.shape(p), seed=tf.stack([tf.cast(seed, tf.int64), i]))
       return tf.cast(u < p, tf.float32)
     ds = ds.map(_binarize)
@@ -201,7 +228,7 @@ def train_dataset(x, batch_size, seed, dynamic):
     # (Yielding the uint8 batches and casting in the model saved this map's ~0.17 ms
     # per batch, but Keras's multi-worker data handling all-reduces batch values and
     # has no uint8 collective.)
-    ds = ds.map(lambda xb: tf.cast(xb, tf.float32))
+    ds = ds.map(lambda idx, i: tf.cast(tf.gather(stored, idx), tf.float32))
   return _fixed_pipeline(ds.prefetch(PREFETCH))
 
 

@@ -15,7 +15,9 @@ bounded by batch_size * chunk_size whatever K or the number of rows.
 Bad input raises InvalidArgumentError naming the problem; an empty batch returns an
 empty result.
 """
+import contextlib
 import json
+import logging
 import os
 
 import tensorflow as tf
@@ -26,13 +28,20 @@ from tfiw import evaluation
 def checked_x(model, x):
   """x after graph-side input checks, chained so the first problem found is the one named.
 
-  The signature declares [None, D], so TensorFlow folds rank-dependent ops at trace time;
-  a feed of another rank is caught by comparing sizes, which cannot be folded.
+  The signature declares [None, D], and a signature call does not check the shape it is
+  fed: TensorFlow folds rank-dependent ops at trace time (``tf.rank(x)`` is the constant
+  2) and Grappler drops the reshape to [-1, D] as a no-op, so a rank-3 feed such as
+  images [N, 28, 28] would reach the network ("Expected multiples argument ...", "In[0]
+  is not a matrix"). Two runtime checks that cannot be folded catch every other shape:
+  the trailing dimensions ``tf.shape(x)[1:]`` (a runtime vector: [28, 28] for images)
+  must all equal D, and size(x) = N * D (for rank 1, where that vector is empty).
   """
   d = model.input_dim
   flat = lambda: tf.reshape(x, [-1])
+  shape = lambda: tf.shape(x, out_type=tf.int64)
   checks = [
-      (lambda: tf.equal(tf.size(x), tf.shape(x)[0] * d),
+      (lambda: tf.logical_and(tf.reduce_all(tf.equal(shape()[1:], d)),
+                              tf.equal(tf.size(x, out_type=tf.int64), shape()[0] * d)),
        f"x must have shape [N, {d}]: a batch of rows of {d} values"),
       (lambda: tf.reduce_all(tf.math.is_finite(flat())), "x contains NaN or infinite values"),
   ]
@@ -45,7 +54,7 @@ def checked_x(model, x):
     with tf.control_dependencies(last):
       last = [tf.debugging.Assert(condition(), [message])]
   with tf.control_dependencies(last):
-    return tf.reshape(x, [-1, d])
+    return tf.identity(tf.reshape(x, [-1, d]))
 
 
 def _check_num_samples(num_samples):
@@ -122,6 +131,21 @@ class ExportModule(tf.Module):
             "log_prob_k": self.log_prob_k, "sample": self.sample, "encode": self.encode}
 
 
+@contextlib.contextmanager
+def _quiet_tf_logging():
+  """TensorFlow's Python INFO logging off for a while (warnings and errors still show)."""
+  from absl import logging as absl_logging  # (TensorFlow's saving code logs through absl)
+  logger, verbosity = tf.get_logger(), absl_logging.get_verbosity()
+  level = logger.level
+  logger.setLevel(logging.WARNING)
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  try:
+    yield
+  finally:
+    logger.setLevel(level)
+    absl_logging.set_verbosity(verbosity)
+
+
 def export_savedmodel(model, path, num_samples=5000, seed=0, metadata=None,
                       batch_size=evaluation.DEFAULT_BATCH, chunk_size=None):
   """Write ``model`` as a SavedModel at ``path`` with the contract's signatures.
@@ -136,7 +160,8 @@ def export_savedmodel(model, path, num_samples=5000, seed=0, metadata=None,
     raise ValueError(f"num_samples must be >= 1, got {num_samples}")
   chunk_size = chunk_size or evaluation.default_chunk_size()
   module = ExportModule(model, int(num_samples), int(seed), int(batch_size), int(chunk_size))
-  tf.saved_model.save(module, path, signatures=module.signatures())
+  with _quiet_tf_logging():  # a dozen INFO lines about renamed inputs, sharding, assets
+    tf.saved_model.save(module, path, signatures=module.signatures())
   info = {
       "format": "tfiw SavedModel v1",
       "model_class": type(model).__name__,

@@ -8,9 +8,9 @@ mirrored2_xla (2 logical CPUs). The CPU is split into 2 logical devices in every
 modes differ only in how the step runs. IWAE 784-200-200-50, K=5, batch 20, random binary data.
 Prints one JSON line.
 """
+import argparse
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -51,5 +51,19 @@ def main(mode, steps=100):
                     "steps_per_s": round(steps / seconds, 2)}))
 
 
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(prog="python -m zoo.distribute_benchmark",
+                              description=__doc__.split("\n\n")[0],
+                              epilog=__doc__.split("\n\n", 2)[2],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("mode", choices=MODES, help="how the training step runs")
+  p.add_argument("steps", nargs="?", type=int, default=100, help="timed steps (default 100)")
+  args = p.parse_args(argv)
+  if args.steps < 1:
+    p.error(f"steps must be >= 1, got {args.steps}")
+  return args
+
+
 if __name__ == "__main__":
-  main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 100)
+  args = parse_args()
+  main(args.mode, args.steps)

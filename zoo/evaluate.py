@@ -3,11 +3,13 @@
   python -m zoo.evaluate --workdir=runs/quickstart
   python -m zoo.evaluate --workdir=runs/quickstart --num_samples=1000 --max_examples=500
 
+``--max_examples`` scores a fixed random subset (recorded), not the first N rows.
 Prints a table, writes DIR/evaluation.json, DIR/samples.png and DIR/reconstructions.png,
 and logs the numbers and pictures to TensorBoard (DIR/tensorboard/eval).
 """
 import json
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -18,9 +20,12 @@ from zoo import trainer
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A zoo.train run directory.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", None, "K (default: the config's eval K).")
-_MAX_EXAMPLES = flags.DEFINE_integer("max_examples", 0, "Evaluate on the first N (0 = all).")
+_MAX_EXAMPLES = flags.DEFINE_integer(
+    "max_examples", 0, "Evaluate on a fixed random subset of N test examples (0 = all); "
+    "the subset is recorded in evaluation.json.")
 _SEED = flags.DEFINE_integer("seed", None, "Evaluation seed (default: the config's).")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local .npz datasets (else $TFIW_DATA_DIR).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local .npz datasets (default: the run's "
+                                "recorded data_dir, else $TFIW_DATA_DIR).")
 _JIT = flags.DEFINE_bool("jit_compile", None, "XLA for the estimator (default: config).")
 flags.mark_flags_as_required(["workdir"])
 
@@ -28,15 +33,19 @@ flags.mark_flags_as_required(["workdir"])
 def evaluate_run(workdir, num_samples=None, max_examples=0, seed=None, data_dir=None,
                  jit_compile=None):
   cfg, model = trainer.load_run(workdir)
-  x = trainer.load_data(cfg, data_dir).test
-  x = x[:max_examples] if max_examples else x
+  test = trainer.load_data(cfg, data_dir).test  # data_dir None: the one the run recorded
+  subset = evaluation.subset_indices(test.shape[0], max_examples)
+  x = test if subset is None else test[subset]
   k = num_samples or cfg.eval.num_samples
   seed = cfg.seed if seed is None else seed
   summary = evaluation.summarize(
       model, x, num_samples=k, seed=seed, batch_size=cfg.eval.batch_size,
       chunk_size=cfg.eval.chunk_size,
       jit_compile=cfg.eval.jit_compile if jit_compile is None else jit_compile)
-  summary.update(method=cfg.method.name, dataset=cfg.data.name, seed=seed)
+  summary.update(method=cfg.method.name, dataset=cfg.data.name, seed=seed,
+                 subset=None if subset is None else {
+                     "num_examples": int(len(subset)), "of": int(test.shape[0]),
+                     "seed": evaluation.SUBSET_SEED, "indices": [int(i) for i in subset]})
 
   samples = evaluation.sample(model, 100, seed=seed, mean=True)
   # Evenly spaced test images: the binarized-MNIST test file is ordered by digit.
@@ -79,9 +88,12 @@ def format_table(summary):
 
 def main(argv):
   del argv
-  evaluate_run(_WORKDIR.value, _NUM_SAMPLES.value, _MAX_EXAMPLES.value, _SEED.value,
-               _DATA_DIR.value, _JIT.value)
+  try:
+    evaluate_run(_WORKDIR.value, _NUM_SAMPLES.value, _MAX_EXAMPLES.value, _SEED.value,
+                 _DATA_DIR.value, _JIT.value)
+  except (FileNotFoundError, ValueError) as e:  # no run there, missing or bad data
+    sys.exit(f"zoo.evaluate: error: {e}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=lambda argv: trainer.parse_flags(argv, "zoo.evaluate"))

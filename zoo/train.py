@@ -3,23 +3,36 @@
   python -m zoo.train --config=configs/iwae.py:k=5 --workdir=runs/iwae_k5
   python -m zoo.train --config=configs/iwae.py --config.method.num_samples=5 --workdir=DIR
 
-Running the same command again resumes an interrupted run; a finished run says so.
+Running the same command again resumes an interrupted run ("resuming from epoch N"); a
+finished run says so, and a larger --config.train.epochs continues it. A bad config, bad
+data or a loss that turns NaN/inf ends with a one-paragraph message and exit status 1.
 """
+import sys
+
 from absl import app, flags
 from ml_collections import config_flags
 
+from tfiw import data as tfiw_data, validation
 from zoo import trainer
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs and results go here.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local .npz datasets (else $TFIW_DATA_DIR).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local .npz datasets (else $TFIW_DATA_DIR); "
+                                "recorded in config.json for zoo.evaluate and resuming.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+# What ends a run with a message instead of a traceback.
+EXPECTED_ERRORS = (trainer.ConfigError, validation.DataError, tfiw_data.DatasetNotAvailable,
+                   trainer.NonFiniteError)
 
 
 def main(argv):
   del argv
-  trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value, _DATA_DIR.value)
+  try:
+    trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value, _DATA_DIR.value)
+  except EXPECTED_ERRORS as e:
+    sys.exit(f"zoo.train: error: {e}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=trainer.parse_flags)

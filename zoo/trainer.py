@@ -2,29 +2,135 @@
 
 Only ``zoo/`` reads configs; everything it calls in ``tfiw`` takes explicit arguments.
 
+Before the workdir is touched, the whole config is validated (``validate_config``) and
+the data loaded and checked (``tfiw.validation``), so a failed start leaves nothing behind
+and the corrected command runs in the same workdir.
+
 Workdir layout:
-  config.json         the config of the run (a resumed run must match it)
-  backup/             Keras BackupAndRestore state (weights, optimizer, epoch): resume point
+  config.json         the config of the run; a resumed run must match it in every field
+                      that shapes the training trajectory (``RESUMABLE_FIELDS`` may differ)
+  backup/             Keras BackupAndRestore state (weights incl. the step seed counter,
+                      optimizer, epoch): the resume point, written at the end of each epoch
+  history.json        per-epoch training/validation logs (the final train bound survives a
+                      kill during evaluation)
   tensorboard/        TensorBoard logs (train/validation metrics, evaluation)
   model.keras         the trained model (native Keras format)
   results.json        the final evaluation; its presence marks the run as finished
   backup_worker<i>/   (multi_worker only) non-chief worker i's own BackupAndRestore state;
                       non-chief workers write everything else to a temporary directory
 """
+import ast
+import difflib
+import inspect
 import json
+import math
 import os
 import shutil
+import sys
 import tempfile
 import time
+import warnings
 
 import keras
+import ml_collections
 import numpy as np
 import tensorflow as tf
 
 import tfiw
-from tfiw import data as tfiw_data, evaluation, schedules
+from tfiw import data as tfiw_data, evaluation, schedules, validation
 
 CONFIG_FILE, RESULTS_FILE, MODEL_FILE = "config.json", "results.json", "model.keras"
+HISTORY_FILE = "history.json"
+# Config fields that do not change the training trajectory: they may differ when a run is
+# resumed (prefixes of dotted names). train.epochs may grow (more epochs continue a run).
+# The validation fields are not among them: validation steps advance the model's seed
+# counter, so they change every later training draw.
+RESUMABLE_FIELDS = ("eval.", "export.", "train.verbose", "train.epochs", "data.data_dir",
+                    "args.")
+SCHEDULES = ("burda", "constant")
+
+
+class ConfigError(ValueError):
+  """A config that cannot run; raised before anything is written."""
+
+
+class NonFiniteError(FloatingPointError):
+  """Training or evaluation produced NaN or inf; nothing non-finite was saved."""
+
+
+def filtered_stderr(patterns):
+  """Context manager: what is written to file descriptor 2 (TensorFlow's C++ logs
+  included) passes through, except the lines containing one of ``patterns``."""
+  import contextlib
+
+  @contextlib.contextmanager
+  def manager():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+      os.dup2(tmp.fileno(), 2)
+      try:
+        yield
+      finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        tmp.seek(0)
+        kept = [line for line in tmp.read().decode(errors="replace").splitlines(True)
+                if not any(p in line for p in patterns)]
+        sys.stderr.write("".join(kept))
+        sys.stderr.flush()
+  return manager()
+
+
+def has_nvidia_driver():
+  return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia")
+
+
+def probe_devices_quietly():
+  """Look for devices once, at the start of a command-line tool. On a machine without an
+  NVIDIA driver, CUDA-enabled TensorFlow logs an ERROR line "failed call to cuInit" that
+  only means "no GPU here": it is dropped. With a driver nothing is hidden (there the
+  line reports a real problem)."""
+  if has_nvidia_driver():
+    tf.config.list_physical_devices()
+    return
+  with filtered_stderr(("failed call to cuInit",)):
+    tf.config.list_physical_devices()
+
+
+def short_error(e):
+  """One readable line for an exception (ml_collections quotes its messages as reprs)."""
+  msg = str(e)
+  while len(msg) > 1 and msg[0] == msg[-1] and msg[0] in "'\"":
+    try:
+      msg = ast.literal_eval(msg)
+    except (ValueError, SyntaxError):
+      break
+  return " ".join(part.strip() for part in str(msg).splitlines() if part.strip())
+
+
+def parse_flags(argv, program="zoo.train"):
+  """absl's flag parsing for the zoo tools' ``app.run(..., flags_parser=)``: errors
+  raised while loading the config file (a bad config argument, a misspelt --config.x.y)
+  are reported in one line instead of a traceback.
+
+  Also probes the devices first (``probe_devices_quietly``): absl's start-up
+  after parsing already initialises them.
+  """
+  from absl import flags
+  probe_devices_quietly()
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if any(line.startswith("Traceback") for line in lines):  # the config file raised
+      sys.exit(f"{program}: config error: {short_error(lines[-1])}")
+    sys.exit(f"FATAL Flags parsing error: {e}\n"
+             "Pass --helpshort or --helpfull to see help on flags.")
+  except Exception as e:  # an override (--config.a.b=v) of a field that does not exist, ...
+    field = "no such config field " if isinstance(e, (AttributeError, KeyError)) else ""
+    sys.exit(f"{program}: config error: {field}{short_error(e)}")
 
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -89,6 +195,113 @@ def worker_role(strategy):
           task_id)
 
 
+def _method_class(name):
+  fn = tfiw.get_method(name)
+  return tfiw.IWAE if hasattr(fn, "preset") else fn  # named IWAE presets are factories
+
+
+def method_options(cls):
+  """Keyword arguments a method class accepts (its and its bases' constructors)."""
+  names = set()
+  for klass in inspect.getmro(cls):
+    if "__init__" in vars(klass):
+      params = inspect.signature(klass.__init__).parameters.values()
+      names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if klass is tfiw.LatentVariableModel:
+      break
+  return names - {"self", "input_dim", "latent_dims", "hidden", "activation", "likelihood",
+                  "seed"}
+
+
+def _suggest(value, valid):
+  close = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1)
+  return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def validate_config(cfg):
+  """Raise ``ConfigError`` listing every problem of ``cfg`` (method, data, schedule, K,
+  batch size, layers, strategy, evaluation and export fields); pure, writes nothing."""
+  problems = []
+
+  def need(ok, message):
+    if not ok:
+      problems.append(message)
+
+  def integer(path, low, value=None):
+    value = _get(cfg, path) if value is None else value
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    need(ok, f"{path} must be an integer >= {low}, got {value!r}")
+
+  methods = sorted(tfiw.METHODS)
+  name = cfg.method.name
+  if name not in tfiw.METHODS:
+    problems.append(f"unknown method.name {name!r}{_suggest(name, methods)} (valid: {methods})")
+  else:
+    allowed = method_options(_method_class(name))
+    for key in cfg.method:
+      if key != "name" and key not in allowed:
+        problems.append(f"method.{key} is not an option of {name!r}"
+                        f"{_suggest(key, sorted(allowed))} (valid: {sorted(allowed)})")
+  integer("method.num_samples", 1)
+  datasets = list(tfiw_data.DATASETS)
+  need(cfg.data.name in datasets,
+       f"unknown data.name {cfg.data.name!r}{_suggest(cfg.data.name, datasets)} "
+       f"(valid: {datasets})")
+  integer("data.batch_size", 1)
+  latent = cfg.model.latent_dims
+  need(isinstance(latent, (list, tuple)) and len(latent) > 0 and
+       all(isinstance(z, int) and z >= 1 for z in latent),
+       f"model.latent_dims must be a non-empty list of positive integers, got {latent!r}")
+  hidden = cfg.model.hidden
+  flat = isinstance(hidden, (list, tuple)) and all(isinstance(h, int) for h in hidden)
+  nested = isinstance(hidden, (list, tuple)) and all(isinstance(h, (list, tuple)) for h in hidden)
+  need((flat and all(h >= 1 for h in hidden)) or (
+      nested and isinstance(latent, (list, tuple)) and len(hidden) == len(latent) and
+      all(isinstance(u, int) and u >= 1 for h in hidden for u in h)),
+       f"model.hidden must be a list of layer sizes, or one list per stochastic layer "
+       f"({len(latent) if isinstance(latent, (list, tuple)) else '?'}), got {hidden!r}")
+  try:
+    keras.activations.get(cfg.model.activation)
+  except (ValueError, TypeError):
+    problems.append(f"unknown model.activation {cfg.model.activation!r}")
+  need(cfg.optim.schedule in SCHEDULES, f"unknown optim.schedule {cfg.optim.schedule!r}"
+       f"{_suggest(cfg.optim.schedule, SCHEDULES)} (valid: {list(SCHEDULES)})")
+  for path in ("optim.learning_rate", "optim.adam_epsilon"):
+    value = _get(cfg, path)
+    need(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and
+         math.isfinite(value), f"{path} must be a positive number, got {value!r}")
+  integer("train.epochs", 1)
+  for path, low in (("train.steps_per_epoch", 0), ("train.steps_per_execution", 1),
+                    ("train.validation_freq", 1), ("train.validation_examples", 1),
+                    ("train.logical_cpus", 0), ("eval.num_samples", 1), ("eval.chunk_size", 0),
+                    ("eval.batch_size", 1), ("eval.max_examples", 0), ("export.num_samples", 1),
+                    ("seed", 0)):
+    if _get(cfg, path, None) is not None:
+      integer(path, low)
+  need(cfg.train.verbose in ("auto", 0, 1, 2),
+       f"train.verbose must be 'auto', 0, 1 or 2, got {cfg.train.verbose!r}")
+  strategy = cfg.train.get("strategy", "default")
+  need(strategy in STRATEGIES, f"unknown train.strategy {strategy!r}"
+       f"{_suggest(strategy, STRATEGIES)} (valid: {list(STRATEGIES)})")
+  for path in ("train.jit_compile", "eval.jit_compile"):
+    need(isinstance(_get(cfg, path), bool), f"{path} must be True or False, "
+         f"got {_get(cfg, path)!r}")
+  if problems:
+    raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+_MISSING = object()
+
+
+def _get(cfg, path, default=_MISSING):
+  node = cfg
+  for key in path.split("."):
+    if default is not _MISSING and key not in node:
+      return default
+    node = node[key]
+  return node
+
+
 def build_model(cfg, input_dim, likelihood="bernoulli"):
   """The method's model from the config (method fields other than ``name`` are kwargs)."""
   cls = tfiw.get_method(cfg.method.name)
@@ -105,7 +318,7 @@ def build_optimizer(cfg, steps_per_epoch):
   elif o.schedule == "constant":
     lr = o.learning_rate
   else:
-    raise ValueError(f"unknown optim.schedule {o.schedule!r}; valid: ['burda', 'constant']")
+    raise ConfigError(f"unknown optim.schedule {o.schedule!r}; valid: {list(SCHEDULES)}")
   return keras.optimizers.Adam(learning_rate=lr, epsilon=o.adam_epsilon)
 
 
@@ -113,31 +326,111 @@ def load_data(cfg, data_dir=None):
   return tfiw_data.load(cfg.data.name, data_dir=data_dir or cfg.data.data_dir or None)
 
 
-def _check_config(workdir, cfg):
-  """Write config.json, or refuse to resume a run whose config differs (no silent mix)."""
+def check_data(cfg, splits, log=print):
+  """Every array of the data set checked once (shape, NaN/inf with the first bad row, the
+  likelihood's support) and the batch size against the training set."""
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", validation.ScaleWarning)
+    validation.check_splits(splits, cfg.data.name)
+  for w in caught:
+    log(f"Warning: {w.message}")
+  if cfg.data.batch_size > splits.train.shape[0]:
+    raise ConfigError(f"data.batch_size={cfg.data.batch_size} is larger than the training "
+                      f"set ({splits.train.shape[0]} examples)")
+
+
+def _flatten(d, prefix=""):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def config_differences(old, new):
+  """Dotted names (sorted) of the fields whose values differ between two config dicts."""
+  a, b = _flatten(old), _flatten(new)
+  return sorted(k for k in set(a) | set(b) if a.get(k, _MISSING) != b.get(k, _MISSING))
+
+
+def trajectory_differences(old, new):
+  """The differing fields that change the training trajectory (not ``RESUMABLE_FIELDS``)."""
+  return [k for k in config_differences(old, new)
+          if not any(k == f or k.startswith(f) for f in RESUMABLE_FIELDS)]
+
+
+def backup_epoch(backup_dir):
+  """Epochs finished according to Keras's BackupAndRestore state (0 if there is none)."""
+  path = os.path.join(backup_dir, "training_metadata.json")
+  if not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    return int(json.load(f).get("epoch", 0))
+
+
+def _write_json(path, obj):
+  """Atomic JSON write (a kill mid-write leaves the old file); refuses NaN/inf."""
+  tmp = f"{path}.tmp"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=2, allow_nan=False)
+  os.replace(tmp, path)
+
+
+def _check_config(workdir, cfg, backup_dir, log=print):
+  """Write config.json, or check that a run to resume has the same trajectory fields.
+
+  A refusal names the differing fields. Fields in ``RESUMABLE_FIELDS`` may differ (the
+  new values are recorded); a workdir whose earlier start finished no epoch has nothing
+  to resume, and takes the new config.
+  """
   path = os.path.join(workdir, CONFIG_FILE)
-  text = cfg.to_json_best_effort(indent=2, sort_keys=True)
+  new = json.loads(cfg.to_json_best_effort(sort_keys=True))
   if os.path.exists(path):
     with open(path) as f:
-      old = f.read()
-    if json.loads(old) != json.loads(text):
-      raise ValueError(f"{workdir} holds a run with a different config ({path}); "
-                       "use a new --workdir or the same config to resume it")
-  else:
-    with open(path, "w") as f:
-      f.write(text)
+      old = json.load(f)
+    done = backup_epoch(backup_dir)
+    differ = trajectory_differences(old, new)
+    if differ and (done or os.path.exists(os.path.join(workdir, RESULTS_FILE))):
+      fo, fn = _flatten(old), _flatten(new)
+      lines = "\n  ".join(f"{k}: {fo.get(k, '(absent)')!r} -> {fn.get(k, '(absent)')!r}"
+                          for k in differ)
+      raise ConfigError(
+          f"{workdir} holds a run ({done} epochs done) with a different config in fields "
+          f"that change training:\n  {lines}\nuse a new --workdir, or the run's config "
+          f"({path}) to resume it; only {', '.join(RESUMABLE_FIELDS)} may differ")
+    if differ:
+      log(f"No epoch of the earlier run in {workdir} finished: starting it with the new config")
+    if done > cfg.train.epochs:
+      raise ConfigError(f"the run in {workdir} has finished {done} epochs already; "
+                        f"train.epochs={cfg.train.epochs} would end before that (use "
+                        f">= {done}, or a new --workdir)")
+    if old != new:
+      changed = ", ".join(config_differences(old, new))
+      if not differ:
+        log(f"Config fields changed on resume (they do not change training): {changed}")
+  _write_json(path, new)
+
+
+def eval_subset(cfg, n):
+  """Indices of the test examples evaluated: all, or ``eval.max_examples`` of them drawn
+  at random with a fixed seed (recorded), never the first N of a file ordered by class."""
+  return evaluation.subset_indices(n, cfg.eval.max_examples)
 
 
 def test_log_likelihood(model, cfg, x_test, verbose=1, strategy=None):
-  n = cfg.eval.max_examples or x_test.shape[0]
+  """Per-example log p(x) of ``x_test``, or of its ``eval_subset`` with eval.max_examples."""
+  subset = eval_subset(cfg, x_test.shape[0])
+  x_test = x_test if subset is None else x_test[subset]
   if strategy is not None:
     # Blocks of examples spread over the replicas; same numbers as one device.
     return evaluation.log_likelihood_distributed(
-        model, x_test[:n], strategy, num_samples=cfg.eval.num_samples, seed=cfg.seed,
+        model, x_test, strategy, num_samples=cfg.eval.num_samples, seed=cfg.seed,
         batch_size=cfg.eval.batch_size, chunk_size=cfg.eval.chunk_size,
         jit_compile=cfg.eval.jit_compile, verbose=verbose)
   return evaluation.log_likelihood(
-      model, x_test[:n], num_samples=cfg.eval.num_samples, seed=cfg.seed,
+      model, x_test, num_samples=cfg.eval.num_samples, seed=cfg.seed,
       batch_size=cfg.eval.batch_size, chunk_size=cfg.eval.chunk_size,
       jit_compile=cfg.eval.jit_compile, verbose=verbose)
 
@@ -148,36 +441,116 @@ def steps_per_execution(wanted, steps_per_epoch):
   return max(d for d in range(1, max(1, wanted) + 1) if steps_per_epoch % d == 0)
 
 
+def _nonfinite(logs):
+  return {k: float(np.mean(v)) for k, v in (logs or {}).items()
+          if not np.all(np.isfinite(np.asarray(v, np.float64)))}
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+  """Raise ``NonFiniteError`` at the first non-finite loss/metric, before anything saves.
+
+  Must come before BackupAndRestore in the callback list: Keras calls callbacks in list
+  order and BackupAndRestore saves in ``on_epoch_end``; raising here ends ``fit`` before
+  its turn, so the backup keeps the last finite epoch. (Keras's TerminateOnNaN only sets
+  ``stop_training``: the epoch then ends normally and the backup is overwritten with NaN
+  weights.) The epoch's metrics are running means, so a NaN at any step shows in every
+  later log of that epoch; with several steps per call the message names the call's steps.
+  """
+
+  def __init__(self, steps_per_epoch, backup_dir):
+    super().__init__()
+    self.steps, self.backup_dir = steps_per_epoch, backup_dir
+    self.epoch, self.first = 0, 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epoch = epoch
+
+  def on_train_batch_begin(self, batch, logs=None):
+    self.first = batch
+
+  def on_train_batch_end(self, batch, logs=None):
+    bad = _nonfinite(logs)
+    if bad:
+      steps = (f"step {batch + 1} of {self.steps}" if batch == self.first else
+               f"steps {self.first + 1}-{batch + 1} of {self.steps} (run in one call)")
+      self._stop(f"in epoch {self.epoch + 1}, {steps}; global step "
+                 f"{self.epoch * self.steps + batch + 1}", bad)
+
+  def on_epoch_end(self, epoch, logs=None):
+    bad = _nonfinite(logs)
+    if bad:
+      self._stop(f"in epoch {epoch + 1}, step {self.steps} of {self.steps} (at the epoch's "
+                 "validation)", bad)
+
+  def _stop(self, where, bad):
+    values = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
+    raise NonFiniteError(
+        f"training stopped: non-finite values ({values}) {where}. Nothing was saved from "
+        f"this epoch: the backup in {self.backup_dir} keeps the last finite state "
+        f"({self.epoch} epoch(s) done). Try a smaller optim.learning_rate or check the data.")
+
+
+class EpochLog(keras.callbacks.Callback):
+  """Per-epoch logs in ``history.json`` (written before the backup: an epoch redone after a
+  kill rewrites its own entry with the same numbers)."""
+
+  def __init__(self, path):
+    super().__init__()
+    self.path = path
+
+  def on_epoch_end(self, epoch, logs=None):
+    history = read_history(self.path)
+    history[str(epoch)] = {k: float(np.mean(v)) for k, v in (logs or {}).items()}
+    _write_json(self.path, history)
+
+
+def read_history(path):
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
+
+
 def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=()):
   """Train (resuming from ``workdir`` if it holds an unfinished run), then evaluate.
 
-  Returns the results dict that is also written to ``workdir/results.json``.
+  Returns the results dict that is also written to ``workdir/results.json``. Raises
+  ``ConfigError`` (before touching the workdir), ``validation.DataError``, or
+  ``NonFiniteError`` (a non-finite loss or evaluation; the last finite backup is kept).
   """
+  validate_config(cfg)
+  cfg = ml_collections.ConfigDict(cfg.to_dict())  # the caller's (locked) config stays as is
+  if data_dir:  # recorded, so zoo.evaluate and a resumed run find the same data
+    cfg.data.data_dir = os.path.abspath(data_dir)
   # First: MultiWorkerMirroredStrategy and logical CPUs must precede TF device setup.
   strategy = make_strategy(cfg.train.get("strategy", "default"),
                            cfg.train.get("logical_cpus", 0))
   chief, task_id = worker_role(strategy)
+  splits = load_data(cfg)
+  check_data(cfg, splits, log)
+  # Only the chief writes the run's outputs; a non-chief worker keeps its own backup (to
+  # resume after a restart) and writes the rest to a temporary directory.
+  backup_dir = os.path.join(workdir, "backup" if chief else f"backup_worker{task_id}")
   os.makedirs(workdir, exist_ok=True)
   results_path = os.path.join(workdir, RESULTS_FILE)
   if chief:
-    _check_config(workdir, cfg)
+    _check_config(workdir, cfg, backup_dir, log)
   if os.path.exists(results_path):
     with open(results_path) as f:
       results = json.load(f)
-    log(f"Run in {workdir} has finished already ({results_path}); test log-likelihood "
-        f"{results['test_log_likelihood']:.2f} nats (K={results['eval_num_samples']}).")
-    return results
+    if results.get("epochs", 0) >= cfg.train.epochs:
+      log(f"Run in {workdir} has finished already ({results_path}); test log-likelihood "
+          f"{results['test_log_likelihood']:.2f} nats (K={results['eval_num_samples']}).")
+      return results
+    log(f"Continuing the finished run in {workdir} from {results['epochs']} to "
+        f"{cfg.train.epochs} epochs")
 
-  # Only the chief writes the run's outputs; a non-chief worker keeps its own backup (to
-  # resume after a restart) and writes the rest to a temporary directory.
   out_dir = workdir if chief else tempfile.mkdtemp(prefix=f"tfiw_worker{task_id}_")
-  backup_dir = os.path.join(workdir, "backup" if chief else f"backup_worker{task_id}")
   keras.utils.set_random_seed(cfg.seed)
-  splits = load_data(cfg, data_dir)
   steps = cfg.train.steps_per_epoch or splits.train.shape[0] // cfg.data.batch_size
   with strategy.scope():  # mirrored variables, optimizer slots and metrics
     model = build_model(cfg, splits.train.shape[1], splits.likelihood)
-    model.set_output_bias(splits.train.mean(0))
+    model.init_from_data(splits.train)
     # Several steps per call only on one device (the fused XLA loop); under a strategy
     # Keras's own multi-step loop around the per-replica XLA function fails to run
     # ("You must feed a value for placeholder tensor ..." from the nested while loop).
@@ -185,15 +558,21 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
            else steps_per_execution(cfg.train.steps_per_execution, steps))
     model.compile(build_optimizer(cfg, steps), jit_compile=cfg.train.jit_compile,
                   steps_per_execution=spe)
+  # The stream starts where the backup left off: epoch e's batches are a function of
+  # (seed, e), so a resumed run trains on what an uninterrupted one would.
+  initial_epoch = min(backup_epoch(backup_dir), cfg.train.epochs)
   train_ds = tfiw_data.train_dataset(splits.train, cfg.data.batch_size, cfg.seed,
-                                     splits.dynamic)
+                                     splits.dynamic, start_batch=initial_epoch * steps)
   valid = splits.valid if splits.valid is not None else splits.test
   valid_ds = tfiw_data.eval_dataset(
       valid[:cfg.train.validation_examples] if splits.likelihood == "gaussian" or
       not splits.dynamic else tfiw_data.binarize(valid[:cfg.train.validation_examples],
                                                  tfiw_data.TEST_BINARIZATION_SEED),
       batch_size=100)
+  history_path = os.path.join(out_dir, HISTORY_FILE)
   callbacks = [
+      StopOnNonFinite(steps, backup_dir),  # first: before anything saves the epoch
+      EpochLog(history_path),
       # delete_checkpoint=False: the backup outlives fit, so a run stopped after training
       # (during evaluation) resumes without retraining.
       keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
@@ -204,26 +583,42 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
       f"{cfg.train.epochs} epochs x {steps} steps, batch {cfg.data.batch_size}, "
       f"jit_compile={cfg.train.jit_compile}, strategy={cfg.train.get('strategy', 'default')} "
       f"({strategy.num_replicas_in_sync} replica(s){'' if chief else f', worker {task_id}'})")
+  if initial_epoch:
+    log(f"Resuming from epoch {initial_epoch} of {cfg.train.epochs} ({backup_dir})")
   start = time.time()
-  history = model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps,
-                      validation_data=valid_ds, validation_freq=cfg.train.validation_freq,
-                      callbacks=callbacks, verbose=cfg.train.verbose)
+  model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps,
+            validation_data=valid_ds, validation_freq=cfg.train.validation_freq,
+            callbacks=callbacks, verbose=cfg.train.verbose, shuffle=False)
   train_seconds = time.time() - start
   model.save(os.path.join(out_dir, MODEL_FILE))
+  history = read_history(history_path)
+  last = history.get(str(cfg.train.epochs - 1), {})
 
-  log(f"Evaluating test log-likelihood with K={cfg.eval.num_samples} importance samples")
+  subset = eval_subset(cfg, splits.test.shape[0])  # (test_log_likelihood takes it)
+  log(f"Evaluating test log-likelihood with K={cfg.eval.num_samples} importance samples"
+      + ("" if subset is None else f" on a fixed random {len(subset)} of "
+         f"{splits.test.shape[0]} test examples (seed {evaluation.SUBSET_SEED})"))
   start = time.time()
   distributed = cfg.train.get("strategy", "default") != "default"
   lp = test_log_likelihood(model, cfg, splits.test, strategy=strategy if distributed else None)
   eval_seconds = time.time() - start
+  if not np.all(np.isfinite(lp)):
+    bad = int(np.flatnonzero(~np.isfinite(lp))[0])
+    raise NonFiniteError(f"the test log-likelihood is non-finite ({lp[bad]} for test "
+                         f"example {bad if subset is None else int(subset[bad])}); "
+                         f"{RESULTS_FILE} was not written")
   results = {
       "method": cfg.method.name, "dataset": cfg.data.name, "data_source": splits.source,
+      "data_dir": cfg.data.data_dir or os.environ.get("TFIW_DATA_DIR", ""),
       "test_log_likelihood": float(np.mean(lp)),
       "test_log_likelihood_stderr": float(np.std(lp) / np.sqrt(len(lp))),
       "eval_num_samples": int(cfg.eval.num_samples), "eval_num_examples": int(len(lp)),
+      "eval_subset": None if subset is None else {
+          "num_examples": int(len(subset)), "of": int(splits.test.shape[0]),
+          "seed": evaluation.SUBSET_SEED, "indices": [int(i) for i in subset]},
       "eval_seconds": eval_seconds, "train_seconds_this_session": train_seconds,
       "epochs": int(cfg.train.epochs), "steps_per_epoch": int(steps),
-      "final_train_bound": float(history.history["bound"][-1]) if history.history else None,
+      "final_train_bound": last.get("bound"),
   }
   if not chief:  # every worker took part in the (collective) evaluation; the chief writes
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -232,8 +627,7 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   with writer.as_default():
     tf.summary.scalar("test_log_likelihood", results["test_log_likelihood"],
                       step=int(model.optimizer.iterations.numpy()))
-  with open(results_path, "w") as f:
-    json.dump(results, f, indent=2)
+  _write_json(results_path, results)
   log(f"Test log-likelihood ({cfg.data.name}, K={cfg.eval.num_samples}, {len(lp)} examples): "
       f"{results['test_log_likelihood']:.2f} ± {results['test_log_likelihood_stderr']:.2f} nats")
   return results
@@ -241,7 +635,6 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
 
 def load_run(workdir):
   """(config, trained model) of a finished run in ``workdir``."""
-  import ml_collections
   model_path = os.path.join(workdir, MODEL_FILE)
   if not os.path.exists(model_path):
     raise FileNotFoundError(f"{model_path} not found: train first with "

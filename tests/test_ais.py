@@ -88,3 +88,19 @@ def test_models_ais_does_not_apply_to_are_refused():
   with pytest.raises(ValueError, match="one GP layer"):
     ais.check_model(VAEDGP(input_dim=4, latent_dims=[2], gp_hidden=[3]))
   ais.check_model(VAEDGP(input_dim=4, latent_dims=[2], gp_hidden=[]))
+
+
+def test_zoo_evaluate_with_the_ais_estimator(tmp_path, capsys):
+  import json
+  import os
+  from configs import iwae as iwae_config
+  from zoo import evaluate, trainer
+  workdir = str(tmp_path / "run")
+  trainer.train_and_evaluate(iwae_config.get_config("runlocal"), workdir)
+  summary = evaluate.evaluate_run(workdir, num_samples=10, max_examples=4, estimator="ais",
+                                  ais_chains=2, ais_steps=5, ais_leapfrog=2, jit_compile=False)
+  out = capsys.readouterr().out
+  assert "AIS log-likelihood (binarized_mnist, 2 chains, 5 steps, 4 examples):" in out
+  saved = json.load(open(os.path.join(workdir, "evaluation.json")))["ais"]
+  assert saved["num_examples"] == 4 and np.isfinite(saved["log_likelihood"])
+  assert saved == summary["ais"]

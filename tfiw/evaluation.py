@@ -294,3 +294,7 @@ def summarize(model, x, num_samples=5000, seed=0, verbose=1, **kwargs):
       "seconds": seconds,
       "seconds_per_example": seconds / max(1, x.shape[0]),
   }
+
+
+# Annealed importance sampling lives in tfiw.ais; exported here beside the IWAE estimate.
+from tfiw.ais import ais_log_likelihood, bdmc  # noqa: E402,F401  (tfiw.ais imports no evaluation at load)

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -57,6 +58,26 @@ def write_grid_png(path, images, shape, columns=8):
   tf.io.write_file(path, tf.io.encode_png((grid * 255).round().astype(np.uint8)[..., None]))
 
 
+def probe_devices_quietly():
+  """Find the devices once with TensorFlow's "failed call to cuInit" ERROR line (it only
+  means "no GPU here") dropped from stderr, on a machine without an NVIDIA driver."""
+  if os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia"):
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as tmp:
+    os.dup2(tmp.fileno(), 2)
+    try:
+      tf.config.list_physical_devices()
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+      tmp.seek(0)
+      sys.stderr.write("".join(line for line in tmp.read().decode(errors="replace")
+                               .splitlines(True) if "failed call to cuInit" not in line))
+      sys.stderr.flush()
+
+
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--model", required=True, help="SavedModel directory")
@@ -70,6 +91,7 @@ def main(argv=None):
   p.add_argument("--samples_png", help="write the samples' means as a PNG grid")
   args = p.parse_args(argv)
 
+  probe_devices_quietly()
   model = tf.saved_model.load(args.model)
   info_path = os.path.join(args.model, "assets", "config.json")
   info = json.load(open(info_path)) if os.path.exists(info_path) else {}

@@ -116,6 +116,8 @@ def test_round_trip_in_fresh_process_without_tfiw_or_tfp(binary_export, tmp_path
                         f"--model={path}", f"--data={tmp_path / 'bad.npy'}"],
                        capture_output=True, text=True, env=env, timeout=300)
   assert bad.returncode != 0 and "binary" in bad.stderr
+  if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia")):
+    assert "cuInit" not in out.stderr + bad.stderr  # no GPU driver: no cuInit ERROR line
 
 
 def test_export_cli_from_workdir(tmp_path):

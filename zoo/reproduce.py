@@ -404,13 +404,15 @@ def collect(workdir_root):
           "machine": last["machine"] if last else None,
           "pretrained": (f"pretrained/{table}/{source_row}" if last else None),
       }
+      state = ("runlocal smoke run" if curve and curve["protocol_epochs"] != protocol
+               else f"training (epoch {trained}, no checkpoint yet)" if last is None and trained
+               else status(entry["paper_nll"], cfg.paper.stderr, entry["tfiw_nll"],
+                           entry["epochs_done"], protocol))
       out.append({"json": entry, "curve": curve, "trained_epochs": trained,
                   "paper_stderr": cfg.paper.stderr, "same_as": cfg.paper.same_as,
                   "note": cfg.paper.note, "method_config": cfg.paper.method_config,
                   "test_binarization": cfg.paper.test_binarization,
-                  "status": ("runlocal smoke run" if curve and curve["protocol_epochs"] != protocol
-                             else status(entry["paper_nll"], cfg.paper.stderr,
-                                         entry["tfiw_nll"], entry["epochs_done"], protocol))})
+                  "status": state})
   return out
 
 

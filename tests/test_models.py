@@ -298,7 +298,7 @@ def test_every_method_draws_its_noise_with_an_explicit_algorithm(name):
   from tfiw import distributions as dists
   kw = dict(input_dim=12, latent_dims=(3, 2), hidden=(5,), num_samples=3)
   if name == "vae_dgp":
-    kw["latent_dims"] = (3,)
+    kw.update(latent_dims=(3,), gp_hidden=(2,), num_train=4)  # hidden layers draw noise
   model = tfiw.models.METHODS[name](**kw)
   model.build()
   x = tf.constant(tiny_binary_data(4, 12, seed=0))

@@ -64,7 +64,14 @@ def test_status_counts_only_full_protocol_within_tolerance():
   assert reproduce.status(85.54, None, None, 0, 3280) == "not run"
 
 
-def test_runlocal_row_end_to_end_with_resume_export_and_report(tmp_path):
+def test_runlocal_row_end_to_end_with_resume_export_and_report(tmp_path, monkeypatch):
+  # Without XLA: compiling the fused training loop and the estimator would be most of
+  # this test's time; the machinery under test is the same.
+  def no_xla(*args, _orig=reproduce.row_config, **kwargs):
+    c = _orig(*args, **kwargs)
+    c.train.jit_compile = c.eval.jit_compile = False
+    return c
+  monkeypatch.setattr(reproduce, "row_config", no_xla)
   roots = dict(workdir_root=str(tmp_path / "runs"), pretrained_root=str(tmp_path / "pre"),
                docs_dir=str(tmp_path / "docs"), runlocal=True)
   logs = []

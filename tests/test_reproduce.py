@@ -136,3 +136,15 @@ def test_mnist_burda_split_and_fresh_test_binarization(shared_data, tmp_path):
   se = np.sqrt(np.sum(p * (1 - p))) / p.size
   for x in (x1, x4):
     assert abs(x.mean() - p.mean()) < 6 * se
+
+
+def test_resume_refuses_another_training_config_but_not_a_corrected_citation(tmp_path):
+  cfg = burda2016_table1.get_config("row=iwae_l1_k5")
+  reproduce._check_config(str(tmp_path), cfg)
+  cited = burda2016_table1.get_config("row=iwae_l1_k5")
+  cited.paper.source = "corrected citation"
+  reproduce._check_config(str(tmp_path), cited)  # fine
+  other = burda2016_table1.get_config("row=iwae_l1_k5")
+  other.data.batch_size = 100
+  with pytest.raises(ValueError, match="different config"):
+    reproduce._check_config(str(tmp_path), other)

@@ -306,14 +306,19 @@ class _RowCallback(keras.callbacks.Callback):
 
 
 def _check_config(workdir, cfg):
-  """Write config.json, or refuse to resume a row whose config differs."""
+  """Write config.json, or refuse to resume a row whose training config differs.
+
+  ``paper`` (the paper's number, source, notes, checkpoints) is left out of the comparison:
+  correcting a citation must not orphan a days-long run.
+  """
   path = os.path.join(workdir, CONFIG_FILE)
   text = cfg.to_json_best_effort(indent=2, sort_keys=True)
   old = _load_json(path)
+  training = lambda c: {k: v for k, v in c.items() if k != "paper"}
   if old is None:
     with open(path, "w") as f:
       f.write(text)
-  elif old != json.loads(text):
+  elif training(old) != training(json.loads(text)):
     raise ValueError(f"{workdir} holds a run with a different config ({path}); use another "
                      "--workdir_root or the same code and flags to resume it")
 

@@ -21,7 +21,7 @@ Paper test NLL (Table 2, nats):
 from configs.papers import common
 
 TABLE = "dieng2019_table2"
-SOURCE = "Dieng & Paisley 2019 (arXiv:1906.05850), Table 2; /work/shared/papers/002"
+SOURCE = "Dieng & Paisley 2019, Table 2; /work/shared/papers/002"
 FIG1 = ("Dieng & Paisley 2019, Figure 1 (bars only, no number printed); "
         "/work/shared/papers/002")
 REM_CHECKPOINTS = (1, 4, 13, 40, 121, 200)

@@ -441,6 +441,8 @@ def plot_table(table, entries, path):
     if e["json"]["paper_nll"] is not None and pts:
       ax.axhline(e["json"]["paper_nll"], color=color, ls="--", lw=0.8)
   ax.set_xscale("log")
+  last = max([e["json"]["protocol_epochs"] for e in entries], default=1)
+  ax.set_xlim(0.8, last * 1.25)  # the whole protocol, so partial rows show how far they are
   ax.set_xlabel("epoch")
   ax.set_ylabel("test NLL (nats, lower is better)")
   ax.set_title(f"{table}: tfiw test NLL at the schedule checkpoints (dashed: paper)")

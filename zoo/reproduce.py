@@ -528,6 +528,14 @@ def write_report(workdir_root, docs_dir):
                    f"{_fmt(j['train_hours'])} | {e['status']} | {j['machine'] or '–'} |")
     sources = sorted({e["json"]["paper_source"] for e in rows})
     lines += ["", "Sources: " + "; ".join(sources) + ".", ""]
+    ran = [e for e in rows if e["curve"] and not e["same_as"]]
+    if ran:
+      data = sorted({e["curve"]["data_source"] for e in ran})
+      seeds = sorted({int(row_config(table, e["json"]["row"]).seed) for e in ran})
+      lines += [f"Runs: `python -m zoo.reproduce --table={table} "
+                f"--rows={','.join(e['json']['row'] for e in ran)}` (seed {seeds}, data "
+                f"{', '.join(data)}); each row's per-epoch curve is its workdir's curve.json.",
+                ""]
     if any(e["curve"] and e["curve"]["checkpoints"] for e in rows):
       png = f"reproduction_{table}.png"
       plot_table(table, [e for e in rows if not e["same_as"]], os.path.join(docs_dir, png))

@@ -22,9 +22,9 @@ epoch and the evaluation, and no checkpoint is skipped.
 
 Several rows in one process advance round-robin (``--order=round_robin``, the default):
 every row reaches checkpoint c before any row trains past it, so a time limit leaves all
-rows at comparable epochs. The data stream of each (re)start is seeded by the row's seed
-and the epoch it starts at, so a resumed row does not replay the binarizations and
-shuffles of its first epochs.
+rows at comparable epochs. A (re)started row's data stream starts at the position an
+uninterrupted run would be at (``tfiw.data.train_dataset(start_batch=...)``), so it does not
+replay the binarizations and shuffles of its first epochs.
 
 After every row segment the report is regenerated from all row workdirs under
 ``--workdir_root``: ``<docs_dir>/reproduction.md`` (per table: paper vs tfiw, epochs done of
@@ -252,10 +252,11 @@ class RowRun:
     if self.model is None:
       self._build()
     cfg = self.cfg
-    # A fresh data stream per (re)start: seeded by the epoch it starts at.
+    # The stream from the position an uninterrupted run would be at: a resumed row sees
+    # the same shuffles and binarizations as one that never stopped.
     train_ds = self._tfiw_data.train_dataset(
-        self.splits.train, cfg.data.batch_size, int(cfg.seed) * 1_000_003 + start_epoch,
-        self.splits.dynamic)
+        self.splits.train, cfg.data.batch_size, cfg.seed, self.splits.dynamic,
+        start_batch=start_epoch * self.steps)
     callbacks = [
         _RowCallback(self, deadline),  # first: evaluates before the epoch's backup is saved
         keras.callbacks.BackupAndRestore(os.path.join(self.workdir, "backup"),
@@ -478,8 +479,11 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   (Burda's code: exp of a log-σ output), weights start from Keras's Glorot-uniform
   initialiser (not re-checked against their code), and float32 throughout. A completed row
   that misses its number by more than 0.3 nats is to be investigated against these.
-- **Resumed rows**: the data stream of every (re)start is seeded by the row's seed and the
-  epoch it starts at, so a resumed row does not replay its first epochs' binarizations.
+- **Resumed rows**: a resumed row's data stream continues where an uninterrupted run would
+  be (`tfiw.data.train_dataset(start_batch=...)`). (The Burda Table 1 long runs started on
+  2026-12-02 run a frozen snapshot from before that change, in which each (re)start seeds
+  its stream by the epoch it starts at: also no replay, but not bit-equal to an
+  uninterrupted run.)
 """.splitlines() + [""]
 
 

@@ -47,17 +47,27 @@ def reweighted_nll(log_weights, log_density):
   return -tf.reduce_mean(tf.reduce_sum(w * log_density, axis=0))
 
 
-def moment_match(z, log_w, epsilon=1e-3, covariance="weighted"):
+def moment_match(z, log_w, epsilon=0.1, covariance="weighted"):
   """REM's hyperproposal s(z) = N(μ, Σ), fitted per example by moment matching.
 
   With α = softmax_k(log w) the self-normalised weights of K samples z_k ~ q(z|x):
     μ = Σ_k α_k z_k                                                      (eq. 22)
     Σ = Σ_k α_k (z_k - μ)(z_k - μ)^T + ε I        covariance="weighted" (eq. 22, Alg. 1)
-    Σ = 1/(K-1) Σ_k (z_k - μ)(z_k - μ)^T + ε I    covariance="sample"   (eq. 23; the
-                                                   authors' released code, with ε=1e-6)
+    Σ = 1/(K-1) Σ_k (z_k - μ)(z_k - μ)^T + ε I    covariance="sample"   (the authors'
+                                                   released code, ``outer.mean(0) * S/(S-1)``
+                                                   with ε=1e-6; eq. 23 as printed is the
+                                                   same unweighted sum without the 1/(K-1))
   The weighted form is a consistent estimate of the posterior covariance; it has rank
   ≤ min(K - 1, Z), so ε > 0 keeps Σ positive definite when K is small relative to the latent
   dimension (the paper's remedy). Everything is held constant: s has no free parameters.
+
+  ε is not only a ridge. With few samples the weights are degenerate (ESS of 1.1-1.5 at
+  K=10 on MNIST) and the weighted Σ is ≈ 0 (exactly 0 for one-hot α), so s ≈ N(μ, εI):
+  REM's inclusive-KL φ-update then pulls q's variances toward ≈ ε, a narrower q gives
+  narrower s, and the recognition network collapses for small ε (ε=1e-3: KL(q||p(z)) 74
+  nats, test log p(x) 45 nats below IWAE's after 1,000 steps), while a large ε inflates q
+  (ε=1: σ_q > 1). ε=0.1 matched IWAE there and kept KL and σ_q flat over 10,000 steps
+  (docs/em_family.md has the measurements).
 
   Args:
     z: [K, B, Z] samples from the recognition model.

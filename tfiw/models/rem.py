@@ -26,14 +26,20 @@ class REM(ReweightedModel):
   latent vector (z_1, ..., z_L) concatenated; its samples are split back into layers and
   scored under the hierarchical p(x, z) and q(z|x). (The paper uses one layer.)
 
+  This is Algorithms 1 and 2 as printed. The authors' released code differs (see
+  docs/em_family.md): its v1 encoder also receives -Σ_k α_k ∇_z log p(x, z_k) ∂z_k/∂φ
+  through reparameterised z_k, and it uses the "sample" covariance with ε=1e-6.
+
   Args:
     version: 1 or 2.
-    cov_epsilon: ε added to the diagonal of Σ.
-    covariance: "weighted" (eq. 22, Algorithm 1) or "sample" (eq. 23 as printed, the
-      unweighted sample covariance around μ, as in the authors' released code).
+    cov_epsilon: ε added to the diagonal of Σ. The default 0.1 is measured, not the
+      paper's (unstated) or the released code's (1e-6): smaller ε collapses the
+      recognition network when the weights are degenerate (``tfiw.rem.moment_match``).
+    covariance: "weighted" (eq. 22, Algorithm 1) or "sample" (1/(K-1) times the
+      unweighted sum of eq. 23 around μ, as in the authors' released code).
   """
 
-  def __init__(self, *args, version=1, cov_epsilon=1e-3, covariance="weighted", **kwargs):
+  def __init__(self, *args, version=1, cov_epsilon=0.1, covariance="weighted", **kwargs):
     super().__init__(*args, **kwargs)
     if int(version) not in (1, 2):
       raise ValueError(f"REM version must be 1 or 2, got {version!r}")

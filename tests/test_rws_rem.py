@@ -11,7 +11,7 @@ import tensorflow_probability as tfp
 from tfiw import distributions as dists
 from tfiw import rem as em
 from tfiw.models import IWAE, METHODS, REM, RWS
-from tfiw.testing import LinearGaussian, tiny_binary_data
+from tfiw.testing import DeepLinearGaussian, LinearGaussian, tiny_binary_data
 
 tfd = tfp.distributions
 
@@ -104,18 +104,21 @@ def test_sample_covariance_is_unbiased_with_equal_weights():
 class _LinearReference:
   """An independent float64 re-implementation of a ``hidden=[]`` Gaussian-likelihood model.
 
-  Both networks are one linear Gaussian head: q(z|x) = N(x K_e + b_e, s(x R_e + r_e)),
-  p(x|z) = N(z K_d + b_d, s(z R_d + r_d)), p(z) = N(0, I), s = softplus + MIN_SCALE.
+  Every conditional is one linear Gaussian head, N(h K + b, s(h R + r)) with
+  s = softplus + MIN_SCALE: q(z_1|x), q(z_l|z_{l-1}); p(x|z_1), p(z_l|z_{l+1}), p(z_L) = N(0, I).
   The parameters are float64 copies of the model's, so gradients of a formula's loss here
-  are that formula's value for the model (with no model code involved).
+  are that formula's value for the model (with no model code involved). Latents are lists
+  per layer, bottom first.
   """
 
   def __init__(self, model):
     ends = ["loc/kernel", "loc/bias", "raw_scale/kernel", "raw_scale/bias"]
-    for variables in (model.model_variables, model.inference_variables):
-      assert [v.path.split("/", 3)[-1] for v in variables] == ends
-    self.theta = [tf.Variable(v.numpy().astype(np.float64)) for v in model.model_variables]
-    self.phi = [tf.Variable(v.numpy().astype(np.float64)) for v in model.inference_variables]
+    copy = lambda block: [tf.Variable(v.numpy().astype(np.float64))
+                          for v in block.trainable_variables]
+    for block in model.decoder_blocks + model.encoder_blocks:
+      assert [v.path.split("/", 3)[-1] for v in block.trainable_variables] == ends
+    self.theta = [copy(b) for b in model.decoder_blocks]   # p(x|z_1), p(z_1|z_2), ...
+    self.phi = [copy(b) for b in model.encoder_blocks]     # q(z_1|x), q(z_2|z_1), ...
 
   @staticmethod
   def _normal(x, loc, scale):
@@ -128,18 +131,26 @@ class _LinearReference:
     kernel, bias, raw_kernel, raw_bias = params
     return h @ kernel + bias, tf.nn.softplus(h @ raw_kernel + raw_bias) + dists.MIN_SCALE
 
-  def log_joint(self, x, z):
-    return self._normal(z, 0.0, 1.0) + self._normal(x, *self._head(z, self.theta))
+  def log_joint(self, x, zs):
+    out = self._normal(zs[-1], 0.0, 1.0) + self._normal(x, *self._head(zs[0], self.theta[0]))
+    for l in range(1, len(zs)):
+      out += self._normal(zs[l - 1], *self._head(zs[l], self.theta[l]))
+    return out
 
-  def log_q(self, x, z):
-    return self._normal(z, *self._head(x, self.phi))
+  def log_q(self, x, zs):
+    h, out = x, 0.0
+    for z, params in zip(zs, self.phi):
+      out += self._normal(z, *self._head(h, params))
+      h = z
+    return out
 
   def grads(self, theta_loss, phi_loss):
-    """(∇θ theta_loss(), ∇φ phi_loss()) as numpy lists."""
+    """(∇θ theta_loss(), ∇φ phi_loss()) as flat numpy lists in the models' variable order."""
+    theta, phi = sum(self.theta, []), sum(self.phi, [])
     with tf.GradientTape(persistent=True) as tape:
       lt, lp = theta_loss(), phi_loss()
-    return ([g.numpy() for g in tape.gradient(lt, self.theta)],
-            [g.numpy() for g in tape.gradient(lp, self.phi)])
+    return ([g.numpy() for g in tape.gradient(lt, theta)],
+            [g.numpy() for g in tape.gradient(lp, phi)])
 
 
 def _softmax0(log_w):
@@ -169,52 +180,64 @@ def _model_grads(model, x, seed):
 
 
 def _assert_grads_close(actual, expected, what):
+  assert len(actual) == len(expected)
   for a, e in zip(actual, expected):
     scale = np.abs(e).max()
     np.testing.assert_allclose(a, e, rtol=2e-3, atol=2e-3 * scale + 1e-6, err_msg=what)
 
 
-@pytest.mark.parametrize("version,covariance", [(1, "weighted"), (1, "sample"),
-                                                (2, "weighted"), (2, "sample")])
-def test_rem_updates_equal_their_formulas(version, covariance, monkeypatch):
+def _linear_model(method_cls, layers, **kwargs):
+  """(oracle, model, x): a model with linear networks whose q is shifted and widened from
+  the exact posterior; one layer with a full-covariance posterior, or two layers."""
+  oracle = _correlated_linear_gaussian() if layers == 1 else DeepLinearGaussian()
+  model = oracle.keras_model(method_cls, q_loc_shift=0.3, q_scale_factor=1.5, **kwargs)
+  return oracle, model, oracle.sample(6, seed=3).astype(np.float32)
+
+
+@pytest.mark.parametrize("version,covariance,layers", [
+    (1, "weighted", 1), (1, "sample", 1), (2, "weighted", 1), (2, "sample", 1),
+    (1, "weighted", 2), (2, "sample", 2)])
+def test_rem_updates_equal_their_formulas(version, covariance, layers, monkeypatch):
   """REM's θ- and φ-gradients against Algorithms 1/2 recomputed in float64 from the draws.
 
   From q's samples z_k (recorded) and the standard-normal noise ε_k behind s's samples
-  (recorded), the reference recomputes α, s = N(μ, Σ) (eqs. 22/23 + εI), z'_k = μ + L ε_k,
-  β ∝ p(x, z'_k) / s(z'_k) and the gradients of
+  (recorded), the reference recomputes α, s = N(μ, Σ) (eqs. 22/23 + εI; over the
+  concatenated layers with two), z'_k = μ + L ε_k, β ∝ p(x, z'_k) / s(z'_k) and the
+  gradients of
     θ: v1 -Σ_k α_k log p(x, z_k) (eq. 9);  v2 -Σ_k β_k log p(x, z'_k) (eq. 24),
     φ: -Σ_k β_k log q(z'_k | x) (eq. 14),  each averaged over the batch.
   """
-  lgm = _correlated_linear_gaussian()
   k, eps = 8, 0.05
-  model = lgm.keras_model(REM, q_loc_shift=0.3, q_scale_factor=1.5, num_samples=k,
-                          version=version, covariance=covariance, cov_epsilon=eps)
-  x = lgm.sample(6, seed=3).astype(np.float32)
+  oracle, model, x = _linear_model(REM, layers, num_samples=k, version=version,
+                                   covariance=covariance, cov_epsilon=eps)
   q_draws = _recorder(monkeypatch, dists, "sample_gaussian")
   noise = _recorder(monkeypatch, dists, "normal_noise")
   g_theta, g_phi, losses = _model_grads(model, x, tf.constant([4, 2]))
-  assert len(q_draws) == 1
+  assert len(q_draws) == layers
   ref = _LinearReference(model)
   x64 = tf.constant(x, tf.float64)
-  z = tf.constant(q_draws[0].numpy(), tf.float64)         # [K, B, Z] from q
-  eps_s = tf.constant(noise[-1].numpy(), tf.float64)      # s's noise, drawn last
-  log_w = ref.log_joint(x64, z) - ref.log_q(x64, z)
+  zs = [tf.constant(z.numpy(), tf.float64) for z in q_draws]     # [K, B, Z_l] from q
+  z = tf.concat(zs, -1)
+  dim = z.shape[-1]
+  eps_s = tf.constant(noise[-1].numpy(), tf.float64)             # s's noise, drawn last
+  log_w = ref.log_joint(x64, zs) - ref.log_q(x64, zs)
   alpha = tf.stop_gradient(_softmax0(log_w))
   mu = tf.einsum("kb,kbi->bi", alpha, z)
   d = z - mu
   sigma = (tf.einsum("kb,kbi,kbj->bij", alpha, d, d) if covariance == "weighted"
-           else tf.einsum("kbi,kbj->bij", d, d) / (k - 1)) + eps * tf.eye(3, dtype=tf.float64)
+           else tf.einsum("kbi,kbj->bij", d, d) / (k - 1)) + eps * tf.eye(dim, dtype=tf.float64)
   chol = tf.stop_gradient(tf.linalg.cholesky(sigma))
   z_s = tf.stop_gradient(mu + tf.einsum("bij,kbj->kbi", chol, eps_s))
-  log_s = (-0.5 * tf.reduce_sum(eps_s**2, -1) - 0.5 * 3 * np.log(2 * np.pi)
+  zs_s = tf.split(z_s, model.latent_dims, axis=-1)
+  log_s = (-0.5 * tf.reduce_sum(eps_s**2, -1) - 0.5 * dim * np.log(2 * np.pi)
            - tf.reduce_sum(tf.math.log(tf.linalg.diag_part(chol)), -1))
-  log_v = tf.stop_gradient(ref.log_joint(x64, z_s) - log_s)
+  log_v = tf.stop_gradient(ref.log_joint(x64, zs_s) - log_s)
   beta = _softmax0(log_v)
   if version == 1:
-    theta_loss = lambda: -tf.reduce_mean(tf.reduce_sum(alpha * ref.log_joint(x64, z), 0))
+    theta_loss = lambda: -tf.reduce_mean(tf.reduce_sum(alpha * ref.log_joint(x64, zs), 0))
   else:
-    theta_loss = lambda: -tf.reduce_mean(tf.reduce_sum(beta * ref.log_joint(x64, z_s), 0))
-  phi_loss = lambda: -tf.reduce_mean(tf.reduce_sum(beta * ref.log_q(x64, z_s), 0))
+    theta_loss = lambda: -tf.reduce_mean(tf.reduce_sum(beta * ref.log_joint(x64, zs_s), 0))
+  phi_loss = lambda: -tf.reduce_mean(tf.reduce_sum(beta * ref.log_q(x64, zs_s), 0))
   e_theta, e_phi = ref.grads(theta_loss, phi_loss)
   _assert_grads_close(g_theta, e_theta, f"REM v{version} θ, {covariance}")
   _assert_grads_close(g_phi, e_phi, f"REM v{version} φ, {covariance}")
@@ -224,39 +247,38 @@ def test_rem_updates_equal_their_formulas(version, covariance, monkeypatch):
   np.testing.assert_allclose(losses.ess_s.numpy(), ess(beta).numpy(), rtol=1e-3)
   np.testing.assert_allclose(losses.bound.numpy(),
                              (tf.reduce_logsumexp(log_w, 0) - np.log(k)).numpy(), rtol=1e-5)
-  # q's scales as keras_model sets them: 1.5 x the exact posterior's marginal stds.
-  q_std = 1.5 * np.sqrt(np.diag(lgm.post_cov))
+  # q(z_1|x)'s scales as keras_model sets them: 1.5 x the exact posterior's stds.
+  post_cov = oracle.post_cov if layers == 1 else oracle.S[0]
+  q_std = 1.5 * np.sqrt(np.diag(post_cov))
   np.testing.assert_allclose(losses.sigma_q.numpy(), np.full(6, np.median(q_std)), rtol=1e-5)
 
 
-@pytest.mark.parametrize("phi_update", ["wake_phi", "sleep_phi", "mixed"])
-def test_rws_updates_equal_their_formulas(phi_update, monkeypatch):
+@pytest.mark.parametrize("phi_update,layers", [("wake_phi", 1), ("sleep_phi", 1), ("mixed", 1),
+                                               ("mixed", 2)])
+def test_rws_updates_equal_their_formulas(phi_update, layers, monkeypatch):
   """RWS's θ- and φ-gradients against the formulas recomputed in float64 from the draws.
 
   θ (wake-θ): -Σ_k w̃_k log p(x, z_k); φ: wake -Σ_k w̃_k log q(z_k|x), sleep
   -(1/N) Σ_n log q(z_n|x_n) at the recorded dreamed pairs (x_n, z_n) ~ p, mixed their mean.
   """
-  lgm = _correlated_linear_gaussian()
-  model = lgm.keras_model(RWS, q_loc_shift=0.3, q_scale_factor=1.5, num_samples=8,
-                          phi_update=phi_update)
-  x = lgm.sample(6, seed=3).astype(np.float32)
+  _, model, x = _linear_model(RWS, layers, num_samples=8, phi_update=phi_update)
   q_draws = _recorder(monkeypatch, dists, "sample_gaussian")
   dreams = _recorder(monkeypatch, model, "dream")
   g_theta, g_phi, _ = _model_grads(model, x, tf.constant([4, 2]))
   ref = _LinearReference(model)
   x64 = tf.constant(x, tf.float64)
-  z = tf.constant(q_draws[0].numpy(), tf.float64)
-  w = tf.stop_gradient(_softmax0(ref.log_joint(x64, z) - ref.log_q(x64, z)))
-  wake = lambda: -tf.reduce_mean(tf.reduce_sum(w * ref.log_q(x64, z), 0))
+  zs = [tf.constant(z.numpy(), tf.float64) for z in q_draws]
+  w = tf.stop_gradient(_softmax0(ref.log_joint(x64, zs) - ref.log_q(x64, zs)))
+  wake = lambda: -tf.reduce_mean(tf.reduce_sum(w * ref.log_q(x64, zs), 0))
   if phi_update != "wake_phi":
     assert len(dreams) == 1
     x_d = tf.constant(dreams[0][0].numpy(), tf.float64)
-    z_d = tf.constant(dreams[0][1][0].numpy(), tf.float64)
+    zs_d = [tf.constant(z.numpy(), tf.float64) for z in dreams[0][1]]
     assert x_d.shape == (6, 6)  # one dream per example in the batch
-    sleep = lambda: -tf.reduce_mean(ref.log_q(x_d, z_d))
+    sleep = lambda: -tf.reduce_mean(ref.log_q(x_d, zs_d))
   phi_loss = {"wake_phi": wake, "sleep_phi": lambda: sleep(),
               "mixed": lambda: 0.5 * (wake() + sleep())}[phi_update]
-  theta_loss = lambda: -tf.reduce_mean(tf.reduce_sum(w * ref.log_joint(x64, z), 0))
+  theta_loss = lambda: -tf.reduce_mean(tf.reduce_sum(w * ref.log_joint(x64, zs), 0))
   e_theta, e_phi = ref.grads(theta_loss, phi_loss)
   _assert_grads_close(g_theta, e_theta, "RWS wake-θ")
   _assert_grads_close(g_phi, e_phi, f"RWS {phi_update}")
@@ -278,6 +300,26 @@ def test_dreams_are_draws_from_the_joint():
   assert np.all(np.abs(joint - expected) < 5 * np.outer(sd, sd) * np.sqrt(2.0 / n))
   np.testing.assert_allclose(np.concatenate([x, z], 1).mean(0),
                              np.concatenate([lgm.b, np.zeros(3)]), atol=5 * sd.max() / np.sqrt(n))
+
+
+def test_two_layer_dreams_are_draws_from_the_joint():
+  # z_2 ~ N(0, I), z_1 = W_2 z_2 + b_2 + s_2 e, x = W_1 z_1 + b_1 + s_1 e: exact joint moments.
+  dlg = DeepLinearGaussian()
+  model = dlg.keras_model(RWS, phi_update="sleep_phi")
+  n = 40_000
+  x, (z1, z2) = model.dream(n, tf.constant([8, 1]))
+  sample = np.concatenate([t.numpy().astype(np.float64) for t in (x, z1, z2)], 1)
+  (w1, w2), (b1, b2), s1 = dlg.W, dlg.b, dlg.sigmas[0]
+  c1 = dlg.C[0]                                                  # Cov z_1 = W_2 W_2^T + s_2² I
+  expected = np.block([
+      [w1 @ c1 @ w1.T + s1**2 * np.eye(6), w1 @ c1, w1 @ w2],
+      [(w1 @ c1).T, c1, w2],
+      [(w1 @ w2).T, w2.T, np.eye(2)]])
+  sd = np.sqrt(np.diag(expected))
+  assert np.all(np.abs(np.cov(sample, rowvar=False) - expected)
+                < 5 * np.outer(sd, sd) * np.sqrt(2.0 / n))
+  mean = np.concatenate([w1 @ b2 + b1, b2, np.zeros(2)])
+  assert np.all(np.abs(sample.mean(0) - mean) < 5 * sd / np.sqrt(n))
 
 
 def _inference_grads(model, x, seed):

@@ -62,6 +62,7 @@ def build(spec):
   if released:
     if cfg.method.name != "rem":
       raise ValueError(f"released: needs a REM config, got {spec}")
+    keras.utils.set_random_seed(0)  # the same initial weights as the plain REM config
     model = ReleasedREM.from_config(model.get_config())
   return cfg, model
 

@@ -1,6 +1,6 @@
 """Reweighted wake-sleep (Bornschein & Bengio 2015; Le et al. 2019), and the plumbing
 shared by the EM family (RWS, REM): sampling without pathwise gradients, scoring fixed
-samples under q, dreaming (x, z) from the model, and the ``kl`` metric.
+samples under q, dreaming (x, z) from the model, and the ``kl`` and ``sigma_q`` metrics.
 
 θ and φ take separate gradients of separate losses (``tfiw.rem``); the base class's
 ``train_step`` differentiates ``model_loss`` w.r.t. θ and ``inference_loss`` w.r.t. φ.

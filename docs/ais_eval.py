@@ -8,7 +8,8 @@ Each source is NAME=DIR: a ``zoo.train`` workdir (model.keras) or a ``zoo.reprod
 workdir (config.json + backup/, the weights of its last finished epoch). The same fixed
 random subset of test images (``tfiw.evaluation.subset_indices``) is scored by both
 estimators; AIS starts from q(z|x) with 10 leapfrog steps per HMC move. Writes the JSON
-and a plot next to it (``ais_gap.png``).
+and a plot next to it (``ais_gap.png``), and for a row workdir its ``ais.json`` (largest T),
+which ``zoo.reproduce``'s report shows beside the row's IWAE number.
 """
 import argparse
 import json
@@ -25,7 +26,8 @@ def load_source(path, data_dir=None):
   from tfiw import data as tfiw_data
   if os.path.exists(os.path.join(path, "model.keras")):
     cfg, model = trainer.load_run(path)
-    return model, trainer.load_data(cfg, data_dir).test, f"{cfg.method.name}, zoo.train run"
+    return (model, trainer.load_data(cfg, data_dir).test, f"{cfg.method.name}, zoo.train run",
+            None)
   with open(os.path.join(path, "config.json")) as f:
     cfg = ml_collections.ConfigDict(json.load(f))
   splits = tfiw_data.load(cfg.data.name, data_dir=data_dir or cfg.data.get("data_dir") or None)
@@ -37,7 +39,7 @@ def load_source(path, data_dir=None):
   test = splits.test
   if cfg.get("paper") and cfg.paper.get("test_binarization") == "per_evaluation":
     test = tfiw_data.binarize(splits.test_intensities, [tfiw_data.TEST_BINARIZATION_SEED, epoch])
-  return model, test, f"{cfg.method.name}, reproduction row after {epoch} epochs"
+  return model, test, f"{cfg.method.name}, reproduction row after {epoch} epochs", epoch
 
 
 def measure(model, x, steps_list, chains, leapfrog, seed=0):
@@ -99,13 +101,19 @@ def main():
              "subset_seed": evaluation.SUBSET_SEED, "models": {}}
   for source in a.sources:
     name, _, path = source.partition("=")
-    model, test, what = load_source(path, a.data_dir)
+    model, test, what, epoch = load_source(path, a.data_dir)
     x = test[evaluation.subset_indices(test.shape[0], a.examples)]
     print(f"{name} ({what}): {len(x)} test images", flush=True)
     results["models"][name] = {"source": path, "what": what, **measure(
         model, x, steps, a.chains, a.leapfrog)}
     with open(a.out, "w") as f:
       json.dump(results, f, indent=2)
+    if epoch is not None:  # a reproduction row: its report shows AIS beside IWAE-5000
+      r, last = results["models"][name], results["models"][name]["ais"][-1]
+      with open(os.path.join(path, "ais.json"), "w") as f:
+        json.dump({"epoch": epoch, "examples": len(x), "chains": a.chains,
+                   "steps": last["steps"], "log_likelihood": last["log_likelihood"],
+                   "iwae5000": r["iwae5000"]}, f, indent=2)
   plot(results, os.path.join(os.path.dirname(a.out) or ".", "ais_gap.png"))
 
 

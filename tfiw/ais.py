@@ -79,15 +79,6 @@ def check_model(model):
                      "are sampled, so it applies to gp_hidden=[] (one GP layer) only")
 
 
-def log_recognition(model, x, zs):
-  """log q(z_1..z_L | x) at given samples zs[l] [C, B, Z_l]; returns [C, B]."""
-  h, log_q = x, 0.0
-  for block, z in zip(model.encoder_blocks, zs):
-    log_q += dists.diag_gaussian(*model._gaussian(block, h)).log_prob(z)
-    h = z
-  return log_q
-
-
 def _split(model, z):
   return tuple(tf.split(z, model.latent_dims, axis=-1))
 
@@ -99,7 +90,7 @@ def _initial(model, initial):
       return tf.concat(model.log_weights(x, c, seed).zs, -1)
 
     def log_density(x, z):
-      return log_recognition(model, x, _split(model, z))
+      return model.log_recognition(x, _split(model, z))
   elif initial == "prior":
     def sample(x, c, seed):
       zs = model.dream(c * tf.shape(x)[0], seed)[1]

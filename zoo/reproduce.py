@@ -384,6 +384,9 @@ def status(paper_nll, paper_stderr, tfiw_nll, epochs_done, protocol_epochs):
   return f"{'missed' if diff > 0 else 'better than paper'} by {abs(diff):.2f} nats"
 
 
+AIS_FILE = "ais.json"  # written into a row's workdir by docs/ais_eval.py
+
+
 def collect(workdir_root):
   """One dict per row of every table: the JSON row plus the curve and display fields."""
   out = []
@@ -414,7 +417,9 @@ def collect(workdir_root):
                else f"training (epoch {trained}, no checkpoint yet)" if last is None and trained
                else status(entry["paper_nll"], cfg.paper.stderr, entry["tfiw_nll"],
                            entry["epochs_done"], protocol))
-      out.append({"json": entry, "curve": curve, "trained_epochs": trained,
+      # AIS beside the IWAE number, where docs/ais_eval.py has been run on the row.
+      ais = _load_json(os.path.join(row_workdir(workdir_root, table, source_row), AIS_FILE))
+      out.append({"json": entry, "curve": curve, "trained_epochs": trained, "ais": ais,
                   "paper_stderr": cfg.paper.stderr, "same_as": cfg.paper.same_as,
                   "note": cfg.paper.note, "method_config": cfg.paper.method_config,
                   "test_binarization": cfg.paper.test_binarization,
@@ -530,6 +535,15 @@ def write_report(workdir_root, docs_dir):
       lines.append(f"| {name} | {j['dataset']} | {paper} | {tfiw} | "
                    f"{j['epochs_done'] or '–'} | {e['trained_epochs']} / {j['protocol_epochs']} | "
                    f"{_fmt(j['train_hours'])} | {e['status']} | {j['machine'] or '–'} |")
+    with_ais = [e for e in rows if e["ais"] and not e["same_as"]]
+    if with_ais:
+      lines += ["", "AIS beside IWAE-5000 on the same test images (`tfiw.ais`, docs/ais.md; "
+                "NLL in nats, lower is tighter):", ""]
+      for e in with_ais:
+        a = e["ais"]
+        lines.append(f"- {e['json']['row']}, epoch {a['epoch']}: AIS {-a['log_likelihood']:.2f}"
+                     f" vs IWAE-5000 {-a['iwae5000']:.2f} on {a['examples']} random test "
+                     f"images ({a['chains']} chains, {a['steps']} steps)")
     sources = sorted({e["json"]["paper_source"] for e in rows})
     lines += ["", "Sources: " + "; ".join(sources) + ".", ""]
     ran = [e for e in rows if e["curve"] and not e["same_as"]]

@@ -394,6 +394,15 @@ class LatentVariableModel(keras.Model):
     """log p(x, z_1..z_L); returns [K, B]."""
     return self.log_prior(zs) + self.log_likelihood(x, zs[0])
 
+  def log_recognition(self, x, zs):
+    """log q_φ(z_1..z_L | x) at given samples zs[l] [K, B, Z_l]; returns [K, B]."""
+    self.build()
+    h, log_q = tf.cast(x, tf.float32), 0.0
+    for block, z in zip(self.encoder_blocks, zs):
+      log_q += dists.diag_gaussian(*self._gaussian(block, h)).log_prob(z)
+      h = z
+    return log_q
+
   def dream(self, num_samples, seed):
     """(x, zs) ~ p(x, z) by ancestral sampling, held constant: x [N, D] and zs per layer
     [N, Z_l], bottom first (RWS's sleep phase; BDMC's simulated data)."""

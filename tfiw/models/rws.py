@@ -1,6 +1,7 @@
 """Reweighted wake-sleep (Bornschein & Bengio 2015; Le et al. 2019), and the plumbing
-shared by the EM family (RWS, REM): sampling without pathwise gradients, scoring fixed
-samples under q, dreaming (x, z) from the model, and the ``kl`` and ``sigma_q`` metrics.
+shared by the EM family (RWS, REM): sampling without pathwise gradients and the ``kl``
+and ``sigma_q`` metrics (scoring fixed samples under q, ``log_recognition``, and dreaming
+(x, z) from the model, ``dream``, are the base model's).
 
 θ and φ take separate gradients of separate losses (``tfiw.rem``); the base class's
 ``train_step`` differentiates ``model_loss`` w.r.t. θ and ``inference_loss`` w.r.t. φ.
@@ -68,30 +69,6 @@ class ReweightedModel(LatentVariableModel):
       kl = tf.reduce_mean(log_q - self.log_prior(zs), axis=0)
     sigma_q = tf.stop_gradient(em.median_last_axis(scale1))
     return tuple(zs), log_q, tf.stop_gradient(kl), sigma_q
-
-  def log_recognition(self, x, zs):
-    """log q_φ(z_1..z_L | x) at given samples zs[l] [K, B, Z_l]; returns [K, B]."""
-    self.build()
-    h, log_q = tf.cast(x, tf.float32), 0.0
-    for block, z in zip(self.encoder_blocks, zs):
-      log_q += dists.diag_gaussian(*self._gaussian(block, h)).log_prob(z)
-      h = z
-    return log_q
-
-  def dream(self, num_samples, seed):
-    """(x, zs) ~ p_θ(x, z) by ancestral sampling, all held constant (for sleep-φ).
-
-    Returns x [N, D] and zs per layer [N, Z_l], bottom first.
-    """
-    self.build()
-    n = len(self.latent_dims)
-    seeds = tfp.random.split_seed(seed, n + 1)
-    zs = [dists.standard_normal(self.latent_dims[-1]).sample(num_samples, seed=seeds[0])]
-    for l in range(n - 1, 0, -1):
-      zs.insert(0, dists.diag_gaussian(*self._gaussian(self.decoder_blocks[l], zs[0])).sample(
-          seed=seeds[l]))
-    x = self.likelihood_dist(zs[0]).sample(seed=seeds[-1])
-    return tf.stop_gradient(x), tuple(tf.stop_gradient(z) for z in zs)
 
 
 @keras.saving.register_keras_serializable("tfiw")

@@ -278,7 +278,8 @@ def validate_config(cfg):
                     ("seed", 0)):
     if _get(cfg, path, None) is not None:
       integer(path, low)
-  need(cfg.train.verbose in ("auto", 0, 1, 2),
+  # The field's default is the string "auto", so --config.train.verbose=2 arrives as "2".
+  need(str(cfg.train.verbose) in ("auto", "0", "1", "2"),
        f"train.verbose must be 'auto', 0, 1 or 2, got {cfg.train.verbose!r}")
   strategy = cfg.train.get("strategy", "default")
   need(strategy in STRATEGIES, f"unknown train.strategy {strategy!r}"
@@ -417,6 +418,11 @@ def eval_subset(cfg, n):
   """Indices of the test examples evaluated: all, or ``eval.max_examples`` of them drawn
   at random with a fixed seed (recorded), never the first N of a file ordered by class."""
   return evaluation.subset_indices(n, cfg.eval.max_examples)
+
+
+def fit_verbosity(value):
+  """train.verbose for Keras: "auto" or the int 0/1/2 (a command-line override is a str)."""
+  return "auto" if str(value) == "auto" else int(value)
 
 
 def test_log_likelihood(model, cfg, x_test, verbose=1, strategy=None):
@@ -588,7 +594,7 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   start = time.time()
   model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps,
             validation_data=valid_ds, validation_freq=cfg.train.validation_freq,
-            callbacks=callbacks, verbose=cfg.train.verbose, shuffle=False)
+            callbacks=callbacks, verbose=fit_verbosity(cfg.train.verbose), shuffle=False)
   train_seconds = time.time() - start
   model.save(os.path.join(out_dir, MODEL_FILE))
   history = read_history(history_path)

@@ -34,7 +34,6 @@ HMC needs gradients in z), to IWAE-R (its p(x | z) is an integral over network w
 or to VAE-DGP with hidden GP layers (their outputs are sampled, so log p(x, z) is not a
 function of z); those raise ``ValueError``.
 """
-import math
 import sys
 import time
 import weakref

@@ -22,7 +22,12 @@ with open(os.path.join(HERE, "reference_values.json")) as f:
 
 
 def new_api(method, kw):
-  """The pre-redesign constructor arguments in today's API."""
+  """The pre-redesign constructor arguments in today's API: IWAE's ``gradient`` option is
+  the ``estimator`` axis now ("iwae" meaning plain reparameterised gradients)."""
+  kw = dict(kw)
+  if "gradient" in kw:
+    gradient = kw.pop("gradient")
+    kw["estimator"] = "reparameterized" if gradient == "iwae" else gradient
   return tfiw.get_method(method)(**kw)
 
 

@@ -24,7 +24,6 @@ and maps h [..., I] to activation(h W + b) for a draw of (W, b). Three ways to d
 layer's parameters (Blundell et al. 2015, Bayes by backprop):
   KL = sum log(s / σ) + (σ² + μ²) / (2 s²) - 1/2.
 """
-import math
 
 import keras
 import tensorflow as tf
@@ -36,10 +35,6 @@ SAMPLING = ("local", "per_sample", "per_batch")
 # Added to the LRT variance before the square root: keeps sqrt's gradient finite when the
 # variances are driven to their minimum (noise std 1e-12, far below float32 resolution).
 VARIANCE_FLOOR = 1e-24
-
-
-def inverse_softplus(y):
-  return y + math.log(-math.expm1(-y))
 
 
 def _dense(h, w):
@@ -79,7 +74,7 @@ class BayesDense(keras.layers.Layer):
     if self.built:
       return
     i, o = int(input_shape[-1]), self.units
-    rho = keras.initializers.Constant(inverse_softplus(self.init_stddev))
+    rho = keras.initializers.Constant(dists.inverse_softplus(self.init_stddev))
     self.kernel_loc = self.add_weight(shape=(i, o), initializer="glorot_uniform",
                                       name="kernel_loc")
     self.kernel_rho = self.add_weight(shape=(i, o), initializer=rho, name="kernel_rho")
@@ -128,12 +123,8 @@ class BayesDense(keras.layers.Layer):
 
   def kl(self, prior_stddev=1.0):
     """KL(q(W, b) || N(0, prior_stddev² I)), a scalar (nats)."""
-    s2 = float(prior_stddev) ** 2
-    total = 0.0
-    for loc, std in ((self.kernel_loc, self.kernel_stddev), (self.bias_loc, self.bias_stddev)):
-      total += tf.reduce_sum(0.5 * math.log(s2) - tf.math.log(std) +
-                             (tf.square(std) + tf.square(loc)) / (2 * s2) - 0.5)
-    return total
+    return (tf.reduce_sum(dists.kl_to_normal(self.kernel_loc, self.kernel_stddev, prior_stddev))
+            + tf.reduce_sum(dists.kl_to_normal(self.bias_loc, self.bias_stddev, prior_stddev)))
 
   def compute_output_shape(self, input_shape):
     return tuple(input_shape)[:-1] + (self.units,)

@@ -6,6 +6,7 @@ Every distribution is event-shaped over the last axis (``tfd.Independent``), so
 import contextlib
 import threading
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -104,7 +105,22 @@ def scale_from_raw(raw):
   return tf.nn.softplus(raw) + MIN_SCALE
 
 
+def inverse_softplus(y):
+  """softplus^-1(y) = y + log(1 - exp(-y)) for y > 0 (numbers or numpy arrays): the raw
+  value a softplus-parameterised weight needs to start at y."""
+  y = np.asarray(y, np.float64)
+  out = y + np.log(-np.expm1(-y))
+  return float(out) if out.ndim == 0 else out
+
+
 def raw_from_scale(scale):
-  """Inverse of ``scale_from_raw`` (used to set a layer to a known q)."""
-  s = tf.convert_to_tensor(scale) - MIN_SCALE
-  return s + tf.math.log(-tf.math.expm1(-s))
+  """Inverse of ``scale_from_raw`` (used to set a layer to a known q), float32 numpy."""
+  return np.float32(inverse_softplus(np.asarray(scale, np.float64) - MIN_SCALE))
+
+
+def kl_to_normal(loc, scale, prior_scale=1.0):
+  """KL(N(loc, scale²) || N(0, prior_scale²)) per element (nats): sum it over what the
+  distribution covers (units of a diagonal q; every weight of a factorised q(W))."""
+  s2 = float(prior_scale) ** 2
+  return (0.5 * np.log(s2) - tf.math.log(scale) + (tf.square(scale) + tf.square(loc)) / (2 * s2)
+          - 0.5)

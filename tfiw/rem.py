@@ -4,7 +4,7 @@ Conventions as in ``tfiw.bounds``: the sample axis comes first, log-weights are
 ``[K, B]``, samples ``[K, B, Z]``. No Keras, no state. The models in
 ``tfiw/models/rws.py`` and ``tfiw/models/rem.py`` do the sampling and call these.
 
-Every loss here is a *zero-valued surrogate* (``tfiw.estimators`` convention): its value is
+Every loss here is a *zero-valued surrogate* (``tfiw.losses`` convention): its value is
 ``-mean(bound)`` (so the reported ``loss`` stays the negative IWAE bound) and its gradient
 is the method's, ``value + (s - stop_gradient(s))``.
 
@@ -15,22 +15,15 @@ References:
   Dieng & Paisley (2019), "Reweighted expectation maximization", arXiv:1906.05850
     (REM v1, Algorithm 1; REM v2, Algorithm 2; equation numbers below are theirs).
 """
-from typing import NamedTuple
-
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfiw import bounds, distributions as dists
-from tfiw.estimators import Losses
+from tfiw.losses import Losses, zero_valued as surrogate
 
 tfd = tfp.distributions
 
 COVARIANCES = ("weighted", "sample")
-
-
-def surrogate(value, s):
-  """A loss whose value is ``value`` and whose gradient is that of ``s`` (both scalars)."""
-  return tf.stop_gradient(value) + (s - tf.stop_gradient(s))
 
 
 def reweighted_nll(log_weights, log_density):
@@ -107,41 +100,12 @@ def sample_hyperproposal(loc, scale_tril, num_samples, seed):
   return loc + tf.linalg.matvec(scale_tril, eps)
 
 
-def kl_diag_gaussian_to_standard_normal(loc, scale):
-  """KL(N(loc, diag scale²) || N(0, I)) in closed form, summed over the last axis: [B]."""
-  return 0.5 * tf.reduce_sum(tf.square(loc) + tf.square(scale) - 1.0
-                             - 2.0 * tf.math.log(scale), axis=-1)
-
-
 def median_last_axis(t):
   """Median over the last axis (static size n; the mean of the two middle values for even
   n), by a sort, so it compiles under XLA: [..., n] -> [...]."""
   n = t.shape[-1]
   s = tf.sort(t, axis=-1)
   return 0.5 * (s[..., (n - 1) // 2] + s[..., n // 2])
-
-
-class EMLosses(NamedTuple):
-  """``tfiw.estimators.Losses`` plus REM's proposal-quality measure (same first fields)."""
-  model_loss: tf.Tensor      # scalar, gradient taken w.r.t. θ
-  inference_loss: tf.Tensor  # scalar, gradient taken w.r.t. φ
-  bound: tf.Tensor           # [B], reported IWAE bound (nats)
-  ess: tf.Tensor             # [B], effective sample size of the recognition model's weights
-  kl: tf.Tensor              # [B], KL(q(z|x) || p(z)) (nats), a metric only
-  # [B], median over units of q(z_1|x)'s standard deviation, a metric only: REM's collapse
-  # shows as sigma_q falling and kl rising (docs/em_family.md).
-  sigma_q: tf.Tensor
-
-
-class REMLosses(NamedTuple):
-  """``EMLosses`` plus the effective sample size of the hyperproposal's samples."""
-  model_loss: tf.Tensor
-  inference_loss: tf.Tensor
-  bound: tf.Tensor
-  ess: tf.Tensor
-  kl: tf.Tensor
-  sigma_q: tf.Tensor
-  ess_s: tf.Tensor           # [B], ESS of the weights v = p(x, z')/s(z'), z' ~ s (β's ESS)
 
 
 PHI_UPDATES = ("wake_phi", "sleep_phi", "mixed")
@@ -160,7 +124,7 @@ def rws(log_p, log_q, sleep_log_q=None, phi_update="wake_phi"):
       "sleep_phi": ∇φ ≈ -(1/N) Σ_n ∇φ log q(z_n|x_n) (KL(p(z|x)||q) averaged over p(x));
       "mixed": the mean of the two.
   Returns:
-    ``tfiw.estimators.Losses``: θ follows Σ_k w̃_k ∇θ log p(x, z_k) (wake-θ, the IWAE θ
+    ``tfiw.losses.Losses``: θ follows Σ_k w̃_k ∇θ log p(x, z_k) (wake-θ, the IWAE θ
     gradient); both losses are valued at -mean(IWAE bound).
   """
   if phi_update not in PHI_UPDATES:
@@ -189,7 +153,7 @@ def rem(log_p, log_q, log_p_s, log_s, log_r_s, version=1):
              2 — θ follows Σ_k β_k ∇θ log p(x, z'_k) (eq. 24).
       Both: φ follows Σ_k β_k ∇φ log q(z'_k|x), the inclusive-KL gradient (eq. 14).
   Returns:
-    ``tfiw.estimators.Losses`` with the IWAE bound of the recognition model's samples and
+    ``tfiw.losses.Losses`` with the IWAE bound of the recognition model's samples and
     their ESS.
   """
   if version not in (1, 2):

@@ -5,7 +5,7 @@ Pure functions of tensors, no Keras, no state. Conventions as in ``tfiw.bounds``
 = log q(z_k | x), both differentiable w.r.t. φ through q's parameters (the samples z are
 discrete and stop-gradiented, so there is no pathwise gradient to pick up).
 
-Every function returns ``tfiw.estimators.Losses``:
+Every function returns ``tfiw.losses.Losses``:
   * ``model_loss = -mean(bound)``: its θ-gradient is the pathwise ∇θ log p(x, z) at the
     sampled z (for the K-sample bound, the self-normalised average Σ_k w̃_k ∇θ log p(x, z_k));
   * ``inference_loss``: value ``-mean(bound)``, gradient the estimator's φ-gradient of
@@ -23,7 +23,7 @@ References:
 import tensorflow as tf
 
 from tfiw import bounds
-from tfiw.estimators import Losses
+from tfiw.losses import Losses, zero_valued
 
 
 def _surrogate(signal, log_q):
@@ -31,8 +31,8 @@ def _surrogate(signal, log_q):
 
   ``signal`` [K, B] is treated as a constant (stop-gradient), ``log_q`` [K, B].
   """
-  s = tf.reduce_mean(tf.reduce_sum(tf.stop_gradient(signal) * log_q, axis=0))
-  return s - tf.stop_gradient(s)
+  return zero_valued(0.0, tf.reduce_mean(tf.reduce_sum(tf.stop_gradient(signal) * log_q,
+                                                       axis=0)))
 
 
 def _elbo_losses(log_w, log_q, signal):
@@ -85,11 +85,13 @@ def nvil(log_w, log_q, baseline, running_mean, running_scale):
   return losses, baseline_loss, centred
 
 
-def vimco_log_baselines(log_w):
+def vimco_log_baselines(log_w, objective_fn=bounds.iwae_bound):
   """Leave-one-out baselines of VIMCO (Mnih & Rezende 2016, eq. 10), [K, B].
 
-  For sample j: log (1/K) (Σ_{i≠j} w_i + ŵ_{-j}), where ŵ_{-j} = exp((1/(K-1)) Σ_{i≠j} log w_i)
-  is the geometric mean of the other weights standing in for w_j. Needs K >= 2.
+  For sample j: the objective (IWAE's: log (1/K) (Σ_{i≠j} w_i + ŵ_{-j})) of the K
+  log-weights with log w_j replaced by (1/(K-1)) Σ_{i≠j} log w_i, so ŵ_{-j} is the
+  geometric mean of the other weights standing in for w_j. ``objective_fn`` maps [K, N]
+  log-weights to [N] (any symmetric objective, e.g. the VR bound). Needs K >= 2.
   """
   k = tf.shape(log_w)[0]
   kf = tf.cast(k, log_w.dtype)
@@ -98,32 +100,38 @@ def vimco_log_baselines(log_w):
   eye = tf.eye(k, dtype=tf.bool)[:, :, None]                                 # [K(j), K(i), 1]
   # Row j: log-weights with entry j replaced by the leave-one-out geometric mean.
   replaced = tf.where(eye, loo_mean[:, None, :], log_w[None, :, :])          # [K, K, B]
-  return bounds.log_mean_exp(replaced, axis=1)
+  if objective_fn is bounds.iwae_bound:
+    return bounds.log_mean_exp(replaced, axis=1)
+  samples_first = tf.reshape(tf.transpose(replaced, [1, 0, 2]), [k, -1])       # [K(i), K*B]
+  return tf.reshape(objective_fn(samples_first), tf.shape(log_w))
 
 
-def vimco(log_w, log_q):
+def vimco(log_w, log_q, objective_fn=bounds.iwae_bound):
   """VIMCO gradient of the K-sample bound L̂ = log (1/K) Σ_k w_k (Mnih & Rezende 2016, eq. 11).
 
   ∇φ L̂ ≈ Σ_j (L̂ - L̂_{-j}) ∇φ log q(z_j|x) + Σ_j w̃_j ∇φ log w_j,
   where L̂_{-j} is ``vimco_log_baselines`` and w̃_j = w_j / Σ_i w_i. The second term is the
   bound's direct dependence on φ through -log q inside log w (kept here: unlike the ELBO's,
   it does not vanish in expectation). Each baseline L̂_{-j} is independent of z_j given the
-  other samples, so the estimator is unbiased for ∇φ E[L̂].
+  other samples, so the estimator is unbiased for ∇φ E[L̂]. ``objective_fn`` replaces L̂ by
+  another symmetric objective of the K log-weights (e.g. the VR bound); the argument is
+  the same.
   """
-  bound = bounds.iwae_bound(log_w)
-  signal = tf.stop_gradient(bound[None, :] - vimco_log_baselines(log_w))
+  bound = objective_fn(log_w)
+  signal = tf.stop_gradient(bound[None, :] - vimco_log_baselines(log_w, objective_fn))
   model_loss = -tf.reduce_mean(bound)
   inference_loss = -tf.reduce_mean(bound) - _surrogate(signal, log_q)
   return Losses(model_loss, inference_loss, bound, bounds.effective_sample_size(log_w))
 
 
-def iwae_reinforce(log_w, log_q):
+def iwae_reinforce(log_w, log_q, objective_fn=bounds.iwae_bound):
   """Naive score-function gradient of the K-sample bound (no baselines; VIMCO's reference).
 
   ∇φ L̂ ≈ Σ_j L̂ ∇φ log q(z_j|x) + Σ_j w̃_j ∇φ log w_j: every sample gets the same signal
-  L̂, which is why its variance grows with K (Mnih & Rezende 2016, sec. 3).
+  L̂, which is why its variance grows with K (Mnih & Rezende 2016, sec. 3). Any objective
+  ``objective_fn`` of the K log-weights in place of L̂.
   """
-  bound = bounds.iwae_bound(log_w)
+  bound = objective_fn(log_w)
   signal = tf.stop_gradient(tf.broadcast_to(bound[None, :], tf.shape(log_w)))
   model_loss = -tf.reduce_mean(bound)
   inference_loss = -tf.reduce_mean(bound) - _surrogate(signal, log_q)

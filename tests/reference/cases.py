@@ -80,6 +80,10 @@ def data(spec):
 
 
 def variable_groups(model):
+  """{group: variables}, non-empty groups only (today's ``variable_groups()``; the
+  pre-redesign models had model/inference_variables and NVIL's baseline_variables)."""
+  if hasattr(model, "variable_groups"):
+    return {k: list(v) for k, v in model.variable_groups().items() if v}
   groups = {"model": model.model_variables, "inference": model.inference_variables}
   psi = getattr(model, "baseline_variables", None)
   if psi:

@@ -38,16 +38,14 @@ posterior predictive density of the trained model: inducing outputs drawn from q
 independently per importance sample). It is not a bound on the prior-model evidence
 log p(y), and it leaves out KL(q(u)||p(u)), a term of the training set's bound only.
 """
-import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfiw import bounds, distributions as dists, estimators, gp
-from tfiw.bayes_layers import inverse_softplus
-from tfiw.models.base import LatentVariableModel, LogWeights
+from tfiw import distributions as dists, gp
+from tfiw.models.base import LatentVariableModel
 
 
 @keras.saving.register_keras_serializable("tfiw")
@@ -79,16 +77,16 @@ class SparseGPLayer(keras.layers.Layer):
     self.inducing = self.add_weight(shape=(m, i), initializer=keras.initializers.RandomNormal(
         stddev=1.0), name="inducing")
     const = keras.initializers.Constant
-    self.raw_amplitude = self.add_weight(shape=(), initializer=const(inverse_softplus(1.0)),
+    self.raw_amplitude = self.add_weight(shape=(), initializer=const(dists.inverse_softplus(1.0)),
                                          name="raw_amplitude")
     self.raw_length_scales = self.add_weight(
-        shape=(i,), initializer=const(inverse_softplus(self.length_scale_init)),
+        shape=(i,), initializer=const(dists.inverse_softplus(self.length_scale_init)),
         name="raw_length_scales")
     self.q_mu = self.add_weight(shape=(p, m), initializer="zeros", name="q_mu")
     s = 1 if self.share_covariance else p
     eye = np.tile(np.eye(m, dtype=np.float32)[None] * self.q_sqrt_init, (s, 1, 1))
     self.q_sqrt = self.add_weight(shape=(s, m, m), initializer=const(eye), name="q_sqrt")
-    self.raw_noise = self.add_weight(shape=(), initializer=const(inverse_softplus(
+    self.raw_noise = self.add_weight(shape=(), initializer=const(dists.inverse_softplus(
         self.noise_init)), name="raw_noise")
     self.bias = self.add_weight(shape=(p,), initializer="zeros", name="bias")
     if self.mean_function == "linear":  # identity on the first min(I, P) units
@@ -141,9 +139,11 @@ class VAEDGP(LatentVariableModel):
       of the hidden layers (the output layer starts at 1).
   """
 
+  family = "gp"
+
   def __init__(self, input_dim, latent_dims=(5,), hidden=(200,), gp_hidden=(), num_inducing=50,
                num_train=None, importance_weighted=False, noise_init=0.1, q_sqrt_init=1e-2,
-               likelihood="gaussian", **kwargs):
+               likelihood="gaussian", objective=None, **kwargs):
     if likelihood != "gaussian":
       raise ValueError(f"VAEDGP supports likelihood='gaussian' only, got {likelihood!r}")
     if len(latent_dims) != 1:
@@ -151,26 +151,29 @@ class VAEDGP(LatentVariableModel):
     hidden = list(hidden)
     if hidden and isinstance(hidden[0], (list, tuple)):
       hidden = list(hidden[0])
-    super().__init__(input_dim, latent_dims=latent_dims, hidden=hidden, likelihood=likelihood,
-                     **kwargs)
-    self.gp_hidden = [int(u) for u in gp_hidden]
-    self.importance_weighted = bool(importance_weighted)
-    if self.importance_weighted and self.gp_hidden:
+    gp_hidden = [int(u) for u in gp_hidden]
+    # importance_weighted=True is the convenience for objective="iwae" (default: the ELBO).
+    if importance_weighted:
+      if objective not in (None, "elbo", "iwae"):
+        raise ValueError(f"importance_weighted=True means objective 'iwae', got {objective!r}")
+      objective = "iwae"
+    objective = objective or "elbo"
+    if objective != "elbo" and gp_hidden:
       raise ValueError(
-          f"importance_weighted=True with hidden GP layers (gp_hidden={self.gp_hidden}) is "
-          "not a lower bound on log p(Y): each importance sample draws the hidden layers "
-          "from their q(f) marginals, i.e. its own copy of the global inducing outputs u, "
-          "so the sum over examples can exceed log p(Y). Use gp_hidden=[] (one GP layer) "
-          "or importance_weighted=False (the ELBO, a bound for any depth).")
+          f"objective {objective!r} (importance_weighted) with hidden GP layers "
+          f"(gp_hidden={gp_hidden}) is not a lower bound on log p(Y): each importance sample "
+          "draws the hidden layers from their q(f) marginals, i.e. its own copy of the "
+          "global inducing outputs u, so the sum over examples can exceed log p(Y). Use "
+          "gp_hidden=[] (one GP layer) or the ELBO (a bound for any depth).")
     if num_train is not None and int(num_train) < 1:
       raise ValueError(f"num_train must be the training-set size (>= 1), got {num_train}")
+    super().__init__(input_dim, latent_dims=latent_dims, hidden=hidden, likelihood=likelihood,
+                     objective=objective, **kwargs)
+    self.gp_hidden = gp_hidden
+    self.importance_weighted = objective != "elbo"
     self.num_inducing = int(num_inducing)
     self.num_train = None if num_train is None else int(num_train)
     self.noise_init, self.q_sqrt_init = float(noise_init), float(q_sqrt_init)
-    # The base class made an MLP decoder; a VAE-DGP's generative model is the GP stack.
-    for o in self.decoder_blocks:
-      self._layers[:] = [l for l in self._layers if l is not o]
-    self.decoder_blocks = []
     units = self.gp_hidden + [self.input_dim]
     self.gp_layers = [
         SparseGPLayer(u, self.num_inducing, mean_function="zero" if l == len(units) - 1
@@ -199,7 +202,7 @@ class VAEDGP(LatentVariableModel):
   def get_config(self):
     return {**super().get_config(), "gp_hidden": self.gp_hidden,
             "num_inducing": self.num_inducing, "num_train": self.num_train,
-            "importance_weighted": self.importance_weighted, "noise_init": self.noise_init,
+            "noise_init": self.noise_init,
             "q_sqrt_init": self.q_sqrt_init}
 
   @property
@@ -213,20 +216,16 @@ class VAEDGP(LatentVariableModel):
     self.build()
     self.gp_layers[-1].bias.assign(mean)
 
-  def init_from_data(self, x):
-    """The base initialisation (output bias) and, unless given, N = len(x)."""
-    super().init_from_data(x)
+  def _make_decoder(self):
+    return []  # the generative model is the GP stack (``gp_layers``)
+
+  def init_from_array(self, x):
+    """N = len(x) unless ``num_train`` was given (``init_from_data``, ``fit`` on an array)."""
     if self.num_train is None:
       self.num_train = int(np.shape(x)[0])
 
-  def fit(self, x=None, *args, **kwargs):
-    """Keras ``fit``; an array ``x`` sets N = len(x) when ``num_train`` was not given."""
-    if self.num_train is None and x is not None and not isinstance(x, tf.data.Dataset):
-      if hasattr(x, "shape") or isinstance(x, (list, tuple)):
-        self.num_train = int(np.shape(x)[0])
-    return super().fit(x, *args, **kwargs)
-
-  def _kl_per_example(self):
+  def global_kl_per_example(self):
+    """Σ_l KL(q(u_l) || p(u_l)) / N: the global term of the bound, per example."""
     if self.num_train is None:
       raise ValueError(
           "VAEDGP needs the training-set size N to scale KL(q(u)||p(u)) per example: pass "
@@ -273,21 +272,9 @@ class VAEDGP(LatentVariableModel):
     scale = 1.0 if num_data is None else float(num_data) / n
     return scale * ell - self.kl_u()
 
-  def log_weights(self, x, num_samples, seed):
-    """x [B, D] -> ``LogWeights`` [K, B] with log w_k as in the module docstring."""
-    self.build()
-    x = tf.cast(x, tf.float32)
+  def _seeds(self, seed):
     z_seed, f_seed = tfp.random.split_seed(seed, 2)
-    loc, scale = self._gaussian(self.encoder_blocks[0], x)
-    q = dists.diag_gaussian(loc, scale)
-    z = dists.sample_gaussian(loc, scale, num_samples, z_seed)
-    log_q = q.log_prob(z)
-    log_q_stop = dists.diag_gaussian(tf.stop_gradient(loc), tf.stop_gradient(scale)).log_prob(z)
-    log_p = self.log_joint(x, [z], seed=f_seed)
-    return LogWeights(log_p - log_q, log_p, log_q, log_q_stop, (z,))
-
-  def log_prior(self, zs):
-    return dists.standard_normal(self.latent_dims[0]).log_prob(zs[0])
+    return [z_seed], [None], f_seed
 
   def log_likelihood(self, x, z1, seed=None):
     """E_{q(f_L | h)}[log p(x | f_L)] [K, B], hidden layers sampled with ``seed``."""
@@ -295,26 +282,15 @@ class VAEDGP(LatentVariableModel):
     mean, var = self.propagate(z1, seed)
     return gp.expected_gaussian_log_lik(x, mean, var, self.gp_layers[-1].noise_variance)
 
-  def log_joint(self, x, zs, seed=None):
-    return self.log_prior(zs) + self.log_likelihood(x, zs[0], seed)
-
-  def compute_losses(self, x, seed):
-    lw = self.log_weights(x, self.num_samples, seed)
-    per_example = (bounds.iwae_bound(lw.log_w) if self.importance_weighted
-                   else tf.reduce_mean(lw.log_w, 0))
-    bound = per_example - self._kl_per_example()
-    loss = -tf.reduce_mean(bound)
-    return estimators.Losses(loss, loss, bound, bounds.effective_sample_size(lw.log_w))
-
   def likelihood_dist(self, z1, seed=None):
     seed = tf.constant([0, 0], tf.int32) if seed is None else seed
     mean, var = self.propagate(z1, seed)
     return dists.diag_gaussian(mean, tf.sqrt(var + self.gp_layers[-1].noise_variance))
 
-  def generate(self, num_samples, seed):
+  def generate(self, num_examples, seed):
     """x ~ p(x), h_l and y from the layers' q(f) marginals; returns (y, E[y | h])."""
     self.build()
     s = tfp.random.split_seed(seed, 3)
-    z = dists.standard_normal(self.latent_dims[0]).sample(num_samples, seed=s[0])
+    z = dists.standard_normal(self.latent_dims[0]).sample(num_examples, seed=s[0])
     p = self.likelihood_dist(z, s[1])
     return p.sample(seed=s[2]), p.mean()

@@ -1,0 +1,88 @@
+"""Pathwise (reparameterised) gradient estimators of an objective's φ-gradient.
+
+θ always gets the plain pathwise gradient of its objective: log q does not depend on θ
+and neither do the samples z, so STL and DReG do not change θ's gradient (applying a DReG
+surrogate to θ would give it the w̃²-weighted, wrong gradient). They differ in φ's:
+  reparameterized: ∇φ of the objective through z and through q's parameters (Kingma &
+    Welling 2014; Burda et al. 2016).
+  stl (Roeder et al. 2017): the score term of q dropped: the objective evaluated at
+    log w_stl = log p(x, z) - log q_stop(z | x) (q's parameters stop-gradiented, z live);
+    biased for IWAE with K > 1, zero variance when q is the exact posterior.
+  dreg (Tucker et al. 2019, eq. 5): the objective's doubly reparameterised form
+    (``Objective.dreg_surrogate``): unbiased, zero when q is the exact posterior.
+  dreg_rws (Tucker et al. 2019, eq. 6): the RWS wake-φ direction in DReG form, for the
+    grouped-IWAE objectives (``Objective.rws_surrogate``); not the gradient of a bound.
+Families: any with reparameterised samples (Gaussian latents, random weights, VAE-DGP).
+"""
+import tensorflow as tf
+
+from tfiw import bounds
+from tfiw.estimators.base import ALL_OBJECTIVES, Estimator
+from tfiw.losses import Step, zero_valued
+
+REPARAMETERIZED_FAMILIES = ("gaussian", "random_weights", "gp")
+
+
+class Reparameterized(Estimator):
+  name = "reparameterized"
+  families = REPARAMETERIZED_FAMILIES
+
+  def losses(self, model, x, seed):
+    objective = model.objective
+    lw = model.log_weights(x, objective.num_samples(model.num_samples), seed)
+    bound = objective.value(lw.log_w)
+    ess = bounds.effective_sample_size(lw.log_w)
+    if not objective.splits:  # one objective for θ and φ: one loss, one backward pass
+      loss = -tf.reduce_mean(bound)
+      return Step({"model": loss, "inference": loss}, bound, {"ess": ess}, shared=True)
+    phi = self.phi_loss(objective, lw)
+    return Step({"model": -tf.reduce_mean(bound), "inference": phi}, bound, {"ess": ess})
+
+  def phi_loss(self, objective, lw):
+    """φ's loss when θ's and φ's objectives differ."""
+    return -tf.reduce_mean(objective.phi_value(lw.log_w))
+
+
+class STL(Reparameterized):
+  name = "stl"
+
+  def losses(self, model, x, seed):
+    objective = model.objective
+    if objective.splits:
+      return super().losses(model, x, seed)
+    lw = model.log_weights(x, objective.num_samples(model.num_samples), seed)
+    bound = objective.value(lw.log_w)
+    # θ-gradient of the STL form equals the objective's (log q_stop has no θ dependence).
+    loss = -tf.reduce_mean(zero_valued(bound, objective.value(lw.log_p - lw.log_q_stop)))
+    return Step({"model": loss, "inference": loss}, bound,
+                {"ess": bounds.effective_sample_size(lw.log_w)}, shared=True)
+
+  def phi_loss(self, objective, lw):
+    return -tf.reduce_mean(zero_valued(objective.phi_value(lw.log_w),
+                                       objective.phi_value(lw.log_p - lw.log_q_stop)))
+
+
+class DReG(Reparameterized):
+  name = "dreg"
+
+  def losses(self, model, x, seed):
+    objective = model.objective
+    lw = model.log_weights(x, objective.num_samples(model.num_samples), seed)
+    bound = objective.value(lw.log_w)
+    return Step({"model": -tf.reduce_mean(bound), "inference": self.phi_loss(objective, lw)},
+                bound, {"ess": bounds.effective_sample_size(lw.log_w)})
+
+  def surrogate(self, objective, log_w, log_w_stl):
+    return objective.dreg_surrogate(log_w, log_w_stl)
+
+  def phi_loss(self, objective, lw):
+    surrogate = self.surrogate(objective, lw.log_w, lw.log_p - lw.log_q_stop)
+    return -tf.reduce_mean(zero_valued(objective.phi_value(lw.log_w), surrogate))
+
+
+class DReGRWS(DReG):
+  name = "dreg_rws"
+  objectives = tuple(o for o in ALL_OBJECTIVES if o != "vr")
+
+  def surrogate(self, objective, log_w, log_w_stl):
+    return objective.rws_surrogate(log_w, log_w_stl)

@@ -20,5 +20,7 @@ def get_config(arg=None):
   c.method.name = "ciwae"
   c.method.objective = "ciwae"
   c.method.beta = float(c.args.beta)
-  c.method.gradient = "iwae"
+  c.method.estimator = "reparameterized"
+  if c.args.runlocal:
+    common.runlocal(c)
   return c

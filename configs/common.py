@@ -2,7 +2,9 @@
 
 ``arg`` is a comma-separated string of ``key=value`` or bare flags, e.g.
 ``configs/iwae.py:k=50,layers=2,runlocal``. ``runlocal`` shrinks a run to seconds on
-CPU (a few steps, small evaluation K, 200 test images) with everything else unchanged.
+CPU (a few steps, small evaluation K, 200 test images) with everything else unchanged:
+every config applies it LAST (big_vision's ``if arg.runlocal:`` block at the end of
+``get_config``), so nothing set after it can undo the shrinking.
 """
 import ast
 import difflib
@@ -69,14 +71,18 @@ def get_config(arg=None, **extra_args):
   c.eval = dict(num_samples=5000, chunk_size=0, batch_size=100, max_examples=0,
                 jit_compile=True)
   c.export = dict(num_samples=5000)
-  if a.runlocal:
-    c.train.epochs = 2
-    c.train.steps_per_epoch = 5
-    c.train.validation_freq = 1
-    c.train.validation_examples = 100
-    c.eval.num_samples = 20
-    c.eval.chunk_size = 10
-    c.eval.max_examples = 200
-    c.export.num_samples = 20
   c.args = a.to_dict()
+  return c
+
+
+def runlocal(c):
+  """Shrink a config to a seconds-long run on CPU (call it last in ``get_config``)."""
+  c.train.epochs = 2
+  c.train.steps_per_epoch = 5
+  c.train.validation_freq = 1
+  c.train.validation_examples = 100
+  c.eval.num_samples = 20
+  c.eval.chunk_size = 10
+  c.eval.max_examples = 200
+  c.export.num_samples = 20
   return c

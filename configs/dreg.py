@@ -4,7 +4,7 @@ IWAE-DReG (default): φ gets sum_k w~_k^2 ∂log w_k/∂z_k ∂z_k/∂φ, unbias
 signal-to-noise ratio does not decay with K as IWAE's does (Rainforth et al. 2018).
 RWS-DReG (argument ``rws``): φ gets sum_k (w~_k - w~_k^2) ∂log w_k/∂z_k ∂z_k/∂φ, the
 doubly reparameterised RWS wake-φ update. θ's gradient is IWAE's in both.
-The model is ``tfiw.IWAE(gradient="dreg" | "dreg_rws")``. Paper setting: Burda et al.'s
+The model is ``tfiw.IWAE(estimator="dreg" | "dreg_rws")``. Paper setting: Burda et al.'s
 single-stochastic-layer architecture on dynamically binarized MNIST/Omniglot, K = 64
 (use ``configs/dreg.py:k=64`` with ``--config.data.name=mnist``). This config trains on
 fixed-binarized MNIST and reproduces no paper row; the paper-setting row (no verified
@@ -20,5 +20,7 @@ from configs import common
 def get_config(arg=None):
   c = common.get_config(arg, rws=False)
   c.method.name = "dreg"
-  c.method.gradient = "dreg_rws" if c.args.rws else "dreg"
+  c.method.estimator = "dreg_rws" if c.args.rws else "dreg"
+  if c.args.runlocal:
+    common.runlocal(c)
   return c

@@ -52,7 +52,9 @@ def get_config(arg=None):
   c.method = dict(name="iwae_r", num_samples=a.k, random_weights=VARIANTS[a.variant],
                   init_stddev=a.init_stddev, kl_weight=a.kl_weight,
                   prior_stddev=a.prior_stddev, num_train=NUM_TRAIN[a.dataset])
-  if a.runlocal and not os.environ.get("TFIW_DATA_DIR"):
-    # runlocal must run anywhere: without $TFIW_DATA_DIR, the embedded fixed-binarized MNIST.
-    c.data.name = "binarized_mnist"
+  if a.runlocal:
+    common.runlocal(c)
+    if not os.environ.get("TFIW_DATA_DIR"):
+      # runlocal must run anywhere: without $TFIW_DATA_DIR, the embedded fixed-binarized MNIST.
+      c.data.name = "binarized_mnist"
   return c

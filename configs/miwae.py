@@ -4,7 +4,7 @@ Trains θ and φ on (1/M) sum_m log (1/K) sum_k w_{m,k}, drawing M*K samples per
 MIWAE(1, K) is IWAE(K); MIWAE(M, 1) is the M-sample ELBO (VAE). Paper setting: a budget of
 M*K = 64 samples split as (M, K) in {(1, 64), (4, 16), (8, 8), (16, 4), (64, 1)}.
 Arguments: ``m`` (M, default 8), ``k`` (K, default 8); ``gradient`` may also be set
-(``--config.method.gradient=dreg``: DReG applies group by group).
+(``--config.method.estimator=dreg``: DReG applies group by group).
 Reproduces no paper row: Rainforth et al. report these settings as plots, not numbers;
 the paper-setting row is ``configs/papers/other_methods.py:row=miwae_8_8``.
 
@@ -21,5 +21,7 @@ def get_config(arg=None):
   c.method.name = "miwae"
   c.method.objective = "miwae"
   c.method.num_groups = c.args.m
-  c.method.gradient = "iwae"
+  c.method.estimator = "reparameterized"
+  if c.args.runlocal:
+    common.runlocal(c)
   return c

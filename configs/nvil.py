@@ -15,6 +15,7 @@ short-budget numbers are in docs/discrete_latents.md.
   python -m zoo.train --config=configs/nvil.py --workdir=runs/nvil_sbn200
   python -m zoo.train --config=configs/nvil.py:layers=3 --workdir=runs/nvil_sbn200x3
   python -m zoo.train --config=configs/nvil.py:runlocal --workdir=/tmp/nvil      # seconds
+  python -m zoo.train --config=configs/nvil.py:latents=gaussian --workdir=runs/nvil_gauss  # Gaussian z
   python -m zoo.diagnose_sbn --workdir=runs/nvil_sbn200                         # grad variance
 """
 from configs import sbn_common
@@ -26,4 +27,4 @@ def get_config(arg=None):
   c.method.input_baseline = True
   c.method.variance_normalization = True
   c.method.decay = 0.8
-  return c
+  return sbn_common.finish(c)

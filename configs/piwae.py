@@ -21,5 +21,7 @@ def get_config(arg=None):
   c.method.name = "piwae"
   c.method.objective = "piwae"
   c.method.num_groups = c.args.m
-  c.method.gradient = "iwae"
+  c.method.estimator = "reparameterized"
+  if c.args.runlocal:
+    common.runlocal(c)
   return c

@@ -20,6 +20,7 @@ def get_config(arg=None):
   c.data.batch_size = 100
   c.optim.schedule = "constant"
   c.train.validation_freq = 1
-  if not c.args.runlocal:
-    c.train.epochs = 30
+  c.train.epochs = 30
+  if c.args.runlocal:
+    common.runlocal(c)
   return c

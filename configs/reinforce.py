@@ -7,10 +7,11 @@ Reproduces no paper row (a baseline for NVIL and VIMCO).
 
   python -m zoo.train --config=configs/reinforce.py --workdir=runs/reinforce_sbn200
   python -m zoo.train --config=configs/reinforce.py:runlocal --workdir=/tmp/reinforce  # seconds
+  python -m zoo.train --config=configs/reinforce.py:latents=gaussian --workdir=runs/reinforce_gauss  # Gaussian z
   python -m zoo.diagnose_sbn --workdir=runs/reinforce_sbn200      # gradient variance
 """
 from configs import sbn_common
 
 
 def get_config(arg=None):
-  return sbn_common.get_config(arg, "reinforce", k=1)
+  return sbn_common.finish(sbn_common.get_config(arg, "reinforce", k=1))

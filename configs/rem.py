@@ -49,8 +49,8 @@ def get_config(arg=None):
   c.method.version = a.version
   c.method.cov_epsilon = a.eps
   c.method.covariance = a.cov
+  c.train.epochs = 200  # the paper's length (the Burda schedule's first stages)
   if a.runlocal:
+    common.runlocal(c)
     c.method.num_samples = min(a.k, 10)  # K=1000 would take a minute on CPU, not seconds
-  else:
-    c.train.epochs = 200  # the paper's length (the Burda schedule's first stages)
   return c

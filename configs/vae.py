@@ -15,4 +15,6 @@ from configs import common
 def get_config(arg=None):
   c = common.get_config(arg)
   c.method.name = "vae"
+  if c.args.runlocal:
+    common.runlocal(c)
   return c

@@ -32,7 +32,9 @@ def get_config(arg=None):
   c.optim.learning_rate = 1e-2
   c.optim.schedule = "constant"
   c.optim.adam_epsilon = 1e-7
-  c.train.epochs = 300 if not a.runlocal else c.train.epochs
+  c.train.epochs = 300
   c.eval.batch_size = 100
   c.eval.chunk_size = 500
+  if c.args.runlocal:
+    common.runlocal(c)
   return c

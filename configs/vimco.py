@@ -11,10 +11,11 @@ not in /work/shared/papers, so none is quoted here; the paper-setting rows are
   python -m zoo.train --config=configs/vimco.py:k=5 --workdir=runs/vimco5_sbn200
   python -m zoo.train --config=configs/vimco.py:k=50,layers=3 --workdir=runs/vimco50_sbn200x3
   python -m zoo.train --config=configs/vimco.py:runlocal --workdir=/tmp/vimco    # seconds
+  python -m zoo.train --config=configs/vimco.py:latents=gaussian --workdir=runs/vimco_gauss  # Gaussian z
   python -m zoo.diagnose_sbn --workdir=runs/vimco5_sbn200                       # grad variance
 """
 from configs import sbn_common
 
 
 def get_config(arg=None):
-  return sbn_common.get_config(arg, "vimco", k=5)
+  return sbn_common.finish(sbn_common.get_config(arg, "vimco", k=5))

@@ -101,7 +101,7 @@ def test_cli_refuses_nan_data_before_touching_the_workdir(tmp_path):
 # for validation) stays finite, epoch 2's step 2 is the first NaN step.
 _NAN_PATCH = """
     import numpy as np, tensorflow as tf
-    from tfiw.models.iwae import IWAE
+    from tfiw.models import IWAE
     original = IWAE.compute_losses
     def compute_losses(self, x, seed):
       losses = original(self, x, seed)
@@ -230,7 +230,7 @@ def test_config_validation_lists_every_problem_and_method_options():
   assert "method.num_sampels is not an option of 'iwae'; did you mean 'num_samples'" in str(
       e.value) and "eval.num_samples" in str(e.value)
   for name in tfiw.METHODS:  # every registered method's options are found
-    assert "num_samples" in trainer.method_options(trainer._method_class(name))
+    assert "num_samples" in trainer.method_options(name)
   with pytest.raises(ValueError, match="layers=3: Burda et al.'s architectures have 1 or 2"):
     iwae_config.get_config("layers=3")
 

@@ -62,7 +62,7 @@ def test_deep_bounds_below_exact_and_tighten_with_k(layers):
 def test_phi_gradient_is_zero_draw_by_draw_at_exact_posterior(layers, gradient):
   lg = _lg(layers)
   x = lg.sample(6, seed=3).astype(np.float32)
-  model = lg.keras_model(tfiw.IWAE, gradient=gradient, num_samples=5)
+  model = lg.keras_model(tfiw.IWAE, estimator=gradient, num_samples=5)
   for seed in ([0, 1], [5, 9], [11, 2]):
     worst = max(np.abs(g).max() for g in _grads(model, x, seed))
     assert worst < 2e-4, (gradient, seed, worst)
@@ -114,7 +114,7 @@ def deep_pair():
 
 def test_dreg_phi_gradient_is_unbiased_for_iwae_with_two_layers(deep_pair):
   lg, x = deep_pair
-  dreg = lg.keras_model(tfiw.IWAE, gradient="dreg", q_loc_shift=0.3, q_scale_factor=1.4,
+  dreg = lg.keras_model(tfiw.IWAE, estimator="dreg", q_loc_shift=0.3, q_scale_factor=1.4,
                         num_samples=5)
   iwae = lg.keras_model(tfiw.IWAE, q_loc_shift=0.3, q_scale_factor=1.4, num_samples=5)
   z, diffs = _paired_z_scores(
@@ -127,7 +127,7 @@ def test_dreg_phi_gradient_is_unbiased_for_iwae_with_two_layers(deep_pair):
 
 def test_dreg_rws_is_unbiased_for_the_wake_phi_direction_with_two_layers(deep_pair):
   lg, x = deep_pair
-  model = lg.keras_model(tfiw.IWAE, gradient="dreg_rws", q_loc_shift=0.3,
+  model = lg.keras_model(tfiw.IWAE, estimator="dreg_rws", q_loc_shift=0.3,
                          q_scale_factor=1.4, num_samples=5)
   z, _ = _paired_z_scores(
       model, lambda r: _grads(model, x, [r, 23]),
@@ -140,7 +140,7 @@ def test_theta_gradient_of_dreg_equals_iwae_with_two_layers():
   lg = _lg(2)
   x = lg.sample(7, seed=4).astype(np.float32)
   kw = dict(q_loc_shift=0.3, q_scale_factor=1.4, num_samples=4)
-  a, b = lg.keras_model(tfiw.IWAE, gradient="dreg", **kw), lg.keras_model(tfiw.IWAE, **kw)
+  a, b = lg.keras_model(tfiw.IWAE, estimator="dreg", **kw), lg.keras_model(tfiw.IWAE, **kw)
   for ga, gb in zip(_grads(a, x, [1, 2], "model_loss", a.model_variables),
                     _grads(b, x, [1, 2], "model_loss", b.model_variables)):
     np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-5)
@@ -153,7 +153,7 @@ def test_iwae_r_recognition_path_stops_parameters_not_outputs(gradient):
   lg = _lg(2)
   x = lg.sample(6, seed=3).astype(np.float32)
   model = IWAER(input_dim=6, latent_dims=lg.latent_dims, hidden=[], likelihood="gaussian",
-                random_weights="recognition", init_stddev=1e-6, gradient=gradient,
+                random_weights="recognition", init_stddev=1e-6, estimator=gradient,
                 num_samples=5)
   model.build()
   reference = lg.keras_model(tfiw.IWAE)

@@ -42,7 +42,7 @@ def draws(model, x, n):
 @pytest.mark.parametrize("gradient", ["stl", "dreg", "dreg_rws"])
 def test_phi_gradient_vanishes_at_exact_posterior(lg, gradient):
   lgm, x = lg
-  model = lgm.keras_model(tfiw.IWAE, gradient=gradient, num_samples=10)
+  model = lgm.keras_model(tfiw.IWAE, estimator=gradient, num_samples=10)
   reference = lgm.keras_model(tfiw.IWAE, num_samples=10)
   for seed in range(5):
     _, g_phi = grads(model, x, seed)
@@ -56,7 +56,7 @@ def test_phi_gradient_vanishes_at_exact_posterior(lg, gradient):
 def test_theta_gradient_equals_iwae_for_the_same_samples(lg, gradient):
   lgm, x = lg
   kw = dict(q_loc_shift=0.3, q_scale_factor=1.4, num_samples=6)
-  model = lgm.keras_model(tfiw.IWAE, gradient=gradient, **kw)
+  model = lgm.keras_model(tfiw.IWAE, estimator=gradient, **kw)
   reference = lgm.keras_model(tfiw.IWAE, **kw)
   for seed in range(3):
     g_theta, g_phi = grads(model, x, seed)
@@ -71,7 +71,7 @@ def test_theta_gradient_equal_on_a_nonlinear_binary_model():
   ref = tfiw.IWAE(input_dim=12, latent_dims=[3, 2], hidden=[8], num_samples=4)
   ref.build()
   for gradient in ("stl", "dreg"):
-    model = diagnostics.with_options(ref, gradient=gradient)
+    model = diagnostics.with_options(ref, estimator=gradient)
     np.testing.assert_allclose(grads(model, x, 3)[0], grads(ref, x, 3)[0], rtol=1e-5,
                                atol=1e-6)
 
@@ -84,8 +84,8 @@ def test_dreg_phi_gradient_is_unbiased_for_iwae(lg):
   kw = dict(q_loc_shift=0.5, q_scale_factor=1.5, num_samples=5)
   n = 300
   _, g_iwae = draws(lgm.keras_model(tfiw.IWAE, **kw), x, n)
-  _, g_dreg = draws(lgm.keras_model(tfiw.IWAE, gradient="dreg", **kw), x, n)
-  _, g_stl = draws(lgm.keras_model(tfiw.IWAE, gradient="stl", **kw), x, n)
+  _, g_dreg = draws(lgm.keras_model(tfiw.IWAE, estimator="dreg", **kw), x, n)
+  _, g_stl = draws(lgm.keras_model(tfiw.IWAE, estimator="stl", **kw), x, n)
 
   def z_scores(g):
     d = g - g_iwae
@@ -150,7 +150,7 @@ def test_piwae_and_ciwae_are_their_parts(lg):
                              0.3 * bounds.elbo(lw) + 0.7 * bounds.iwae_bound(lw), rtol=1e-6)
   # DReG for CIWAE / PIWAE still vanishes at the exact posterior.
   for opts in (dict(objective="ciwae", beta=0.5), dict(objective="piwae", num_groups=2)):
-    exact = lgm.keras_model(tfiw.IWAE, gradient="dreg", num_samples=4, **opts)
+    exact = lgm.keras_model(tfiw.IWAE, estimator="dreg", num_samples=4, **opts)
     assert np.max(np.abs(grads(exact, x, 0)[1])) < 1e-4
 
 
@@ -202,9 +202,9 @@ def test_surrogate_values_stay_the_bound():
 
 # Every gradient and every objective option once (paired to keep XLA compiles few).
 FIT_OPTIONS = [
-    dict(gradient="stl", objective="miwae", num_groups=2),
-    dict(gradient="dreg", objective="ciwae", beta=0.5),
-    dict(gradient="dreg_rws", objective="piwae", num_groups=2),
+    dict(estimator="stl", objective="miwae", num_groups=2),
+    dict(estimator="dreg", objective="ciwae", beta=0.5),
+    dict(estimator="dreg_rws", objective="piwae", num_groups=2),
 ]
 
 
@@ -229,7 +229,7 @@ def test_tiny_fit_under_xla(options, tmp_path):
 
 
 def test_registry_presets_and_clear_errors():
-  for name, expect in (("stl", dict(gradient="stl")), ("dreg", dict(gradient="dreg")),
+  for name, expect in (("stl", dict(estimator="stl")), ("dreg", dict(estimator="dreg")),
                        ("miwae", dict(objective="miwae")), ("ciwae", dict(beta=0.5)),
                        ("piwae", dict(objective="piwae"))):
     model = tfiw.get_method(name)(input_dim=4, latent_dims=[2], hidden=[4], num_groups=1)
@@ -238,7 +238,7 @@ def test_registry_presets_and_clear_errors():
   iwae = tfiw.IWAE(input_dim=4)
   assert (iwae.gradient, iwae.objective, iwae.num_groups, iwae.beta) == ("iwae", "iwae", 1, None)
   with pytest.raises(ValueError, match="valid gradients.*dreg"):
-    tfiw.IWAE(input_dim=4, gradient="dreg2")
+    tfiw.IWAE(input_dim=4, estimator="dreg2")
   with pytest.raises(ValueError, match="valid objectives.*piwae"):
     tfiw.IWAE(input_dim=4, objective="tiwae")
   with pytest.raises(ValueError, match="num_groups"):

@@ -151,7 +151,7 @@ def test_weight_kl_and_its_loss_term_are_the_closed_form_gaussian_kl(variant, pa
   rng = np.random.default_rng(3)
   for gradient in ("iwae", "dreg"):
     kw = dict(input_dim=D, latent_dims=[Z], hidden=H, num_samples=3, random_weights=variant,
-              prior_stddev=0.5, gradient=gradient)
+              prior_stddev=0.5, estimator=gradient)
     base = IWAER(**kw)
     base.build()
     for v in base.variables:
@@ -294,7 +294,7 @@ def test_random_recognition_weights_are_drawn_per_importance_sample(lgm_x):
 def test_keras_save_load_round_trip(tmp_path):
   x = tiny_binary_data(16, D)
   model = IWAER(input_dim=D, latent_dims=[Z], hidden=H, num_samples=4,
-                random_weights="both", init_stddev=0.05, gradient="dreg")
+                random_weights="both", init_stddev=0.05, estimator="dreg")
   model.compile(keras.optimizers.Adam(1e-3), jit_compile=True)
   model.fit(x, batch_size=8, epochs=1, verbose=0)
   path = str(tmp_path / "m.keras")

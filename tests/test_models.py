@@ -289,7 +289,7 @@ def test_fast_samplers_give_tfps_numbers_and_gradients():
   assert np.all(np.abs(np.mean(z, 0) - p) < 4.5 * np.sqrt(p * (1 - p) / 20000))
 
 
-@pytest.mark.parametrize("name", sorted(tfiw.models.METHODS))
+@pytest.mark.parametrize("name", sorted(tfiw.METHODS))
 def test_every_method_draws_its_noise_with_an_explicit_algorithm(name):
   """XLA's CPU code for the stateless RNG's default algorithm is ~20x slower than for an
   explicit Philox (docs/performance.md): every float draw of every method must name its
@@ -299,7 +299,7 @@ def test_every_method_draws_its_noise_with_an_explicit_algorithm(name):
   kw = dict(input_dim=12, latent_dims=(3, 2), hidden=(5,), num_samples=3)
   if name == "vae_dgp":
     kw.update(latent_dims=(3,), gp_hidden=(2,), num_train=4)  # hidden layers draw noise
-  model = tfiw.models.METHODS[name](**kw)
+  model = tfiw.METHODS[name](**kw)
   model.build()
   x = tf.constant(tiny_binary_data(4, 12, seed=0))
 

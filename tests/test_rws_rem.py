@@ -10,7 +10,8 @@ import tensorflow_probability as tfp
 
 from tfiw import distributions as dists
 from tfiw import rem as em
-from tfiw.models import IWAE, METHODS, REM, RWS
+from tfiw import METHODS
+from tfiw.models import IWAE, REM, RWS
 from tfiw.testing import DeepLinearGaussian, LinearGaussian, tiny_binary_data
 
 tfd = tfp.distributions

@@ -17,9 +17,9 @@ but O(1 / sqrt(K)) for the inference parameters φ; Tucker et al. (2019) show DR
   mean_sq_norm (||E[g]||^2) and variance (tr Cov[g]).
 
 The functions are generic: ``gradient_snr`` takes any ``grad_fn(seed) -> (θ-grad,
-φ-grad)`` (flat vectors), so score-function estimators (e.g. tfiw.models.sbn) can reuse
+φ-grad)`` (flat vectors), so score-function estimators (``tfiw.diagnostics_sbn``) can reuse
 it; ``losses_grad_fn`` builds one from any ``LatentVariableModel`` whose
-``compute_losses(x, seed)`` returns ``tfiw.estimators.Losses``; ``with_options`` clones a
+``compute_losses(x, seed)`` returns a ``tfiw.losses.Step``; ``with_options`` clones a
 model with other constructor options (estimator, K) and the same weights, which is how
 ``snr_sweep`` compares estimators on one checkpoint.
 """
@@ -30,16 +30,15 @@ import time
 import numpy as np
 import tensorflow as tf
 
-# Named estimator settings for ``snr_sweep`` on IWAE-family models (constructor options of
-# ``tfiw.IWAE``). "model" means: the checkpoint's own options, only K varied; it works for
-# any model class, e.g. an SBN trained with VIMCO or NVIL.
-ESTIMATORS = {
-    "iwae": dict(gradient="iwae", objective="iwae", num_groups=1, beta=None),
-    "stl": dict(gradient="stl", objective="iwae", num_groups=1, beta=None),
-    "dreg": dict(gradient="dreg", objective="iwae", num_groups=1, beta=None),
-    "dreg_rws": dict(gradient="dreg_rws", objective="iwae", num_groups=1, beta=None),
-    "model": {},
-}
+from tfiw import estimators as estimators_lib
+
+# Estimator settings for ``snr_sweep``: every gradient estimator of ``tfiw.estimators`` by
+# its name (the checkpoint's family and objective kept), "iwae" for the plain reparameterised
+# gradient (as the papers' plots name it), and "model": the checkpoint's own estimator,
+# only K varied (any family, e.g. an SBN trained with VIMCO or NVIL).
+ESTIMATORS = {"iwae": dict(estimator="reparameterized"),
+              **{name: dict(estimator=name) for name in estimators_lib.ESTIMATORS},
+              "model": {}}
 
 
 def _flat(grads, variables):
@@ -135,7 +134,7 @@ def gradient_snr(grad_fn, num_draws=100, seed=0):
 def with_options(model, cls=None, **overrides):
   """A copy of ``model`` (same weights) built from its config with ``overrides``.
 
-  E.g. ``with_options(iwae_model, gradient="dreg", num_samples=100)``. ``cls`` replaces
+  E.g. ``with_options(iwae_model, estimator="dreg", num_samples=100)``. ``cls`` replaces
   the class (e.g. score a VAE checkpoint as ``tfiw.IWAE``); weights must match in layout.
   """
   model.build()

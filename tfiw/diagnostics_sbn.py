@@ -43,13 +43,13 @@ def parse_estimator(spec):
 
 def estimator_losses(model, x, name, num_samples, seed, normalize=False):
   """``Losses`` of estimator ``name`` evaluated with ``model``'s p and q (any SBN)."""
-  lw = model.log_weights(x, num_samples, seed)
+  lw = model.log_weights(x, num_samples, seed, reparameterize=False)
   if name == "nvil":
-    if not hasattr(model, "baseline"):
+    if model.estimator.name != "nvil":
       raise ValueError("the nvil estimator needs an NVIL model (its baseline network)")
     scale = tf.sqrt(model.signal_var) if normalize else tf.constant(1.0)
-    return score_function.nvil(lw.log_w, lw.log_q, model.baseline(x), model.signal_mean,
-                               scale)[0]
+    return score_function.nvil(lw.log_w, lw.log_q, model.estimator.baseline(model, x),
+                               model.signal_mean, scale)[0]
   return score_function.ESTIMATORS[name](lw.log_w, lw.log_q)
 
 

@@ -32,13 +32,12 @@ def main(argv):
   import ml_collections
   import tfiw  # noqa: F401  (registers the model classes for loading)
   from tfiw import diagnostics_sbn
-  from tfiw.models.sbn import SBN
   from zoo import trainer
 
   with open(os.path.join(_WORKDIR.value, trainer.CONFIG_FILE)) as f:
     cfg = ml_collections.ConfigDict(json.load(f))
   model = keras.models.load_model(os.path.join(_WORKDIR.value, trainer.MODEL_FILE))
-  if not isinstance(model, SBN):
+  if getattr(model, "family", None) != "bernoulli":
     raise app.UsageError(f"{_WORKDIR.value} holds a {type(model).__name__}, not a sigmoid "
                          "belief network; use zoo.diagnose for Gaussian-latent models")
   splits = trainer.load_data(cfg, _DATA_DIR.value)

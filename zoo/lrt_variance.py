@@ -22,7 +22,8 @@ import tensorflow as tf
 
 import tfiw
 from tfiw import bounds, data
-from tfiw.bayes_layers import BayesDense, inverse_softplus
+from tfiw.bayes_layers import BayesDense
+from tfiw.distributions import inverse_softplus
 
 
 def main():

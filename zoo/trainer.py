@@ -21,7 +21,6 @@ Workdir layout:
 """
 import ast
 import difflib
-import inspect
 import json
 import math
 import os
@@ -195,22 +194,13 @@ def worker_role(strategy):
           task_id)
 
 
-def _method_class(name):
-  fn = tfiw.get_method(name)
-  return tfiw.IWAE if hasattr(fn, "preset") else fn  # named IWAE presets are factories
-
-
-def method_options(cls):
-  """Keyword arguments a method class accepts (its and its bases' constructors)."""
-  names = set()
-  for klass in inspect.getmro(cls):
-    if "__init__" in vars(klass):
-      params = inspect.signature(klass.__init__).parameters.values()
-      names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    if klass is tfiw.LatentVariableModel:
-      break
-  return names - {"self", "input_dim", "latent_dims", "hidden", "activation", "likelihood",
-                  "seed"}
+def method_options(name, method_cfg=None):
+  """Options a config's ``method`` section may set for registered method ``name``
+  (``tfiw.registry.Method.option_names``; with its objective/estimator overridden by the
+  section, their options)."""
+  method_cfg = method_cfg or {}
+  return tfiw.get_method(name).option_names(method_cfg.get("objective"),
+                                            method_cfg.get("estimator"))
 
 
 def _suggest(value, valid):
@@ -237,7 +227,7 @@ def validate_config(cfg):
   if name not in tfiw.METHODS:
     problems.append(f"unknown method.name {name!r}{_suggest(name, methods)} (valid: {methods})")
   else:
-    allowed = method_options(_method_class(name))
+    allowed = method_options(name, cfg.method)
     for key in cfg.method:
       if key != "name" and key not in allowed:
         problems.append(f"method.{key} is not an option of {name!r}"

@@ -106,8 +106,7 @@ _NAN_PATCH = """
     def compute_losses(self, x, seed):
       losses = original(self, x, seed)
       scale = tf.where(self._step_counter > 7, np.float32(np.nan), np.float32(1))
-      return losses._replace(model_loss=losses.model_loss * scale,
-                             inference_loss=losses.inference_loss * scale,
+      return losses._replace(losses={k: v * scale for k, v in losses.losses.items()},
                              bound=losses.bound * scale)
     IWAE.compute_losses = compute_losses
 """

@@ -26,7 +26,7 @@ def _lg(layers):
 def _grads(model, x, seed, loss="inference_loss", variables=None, k=None):
   variables = model.inference_variables if variables is None else variables
   with tf.GradientTape() as tape:
-    losses = model.estimator(model.log_weights(x, k or model.num_samples,
+    losses = model.losses_from_log_weights(model.log_weights(x, k or model.num_samples,
                                                tf.constant(seed, tf.int32)))
     value = getattr(losses, loss)
   return [g.numpy() for g in tape.gradient(value, variables)]
@@ -79,8 +79,9 @@ def _wake_phi_loss(model, x, k, seed):
   h, log_q = tf.convert_to_tensor(x), 0.0
   for block, z in zip(model.encoder_blocks, lw.zs):
     z = tf.stop_gradient(z)
-    loc, scale = model._gaussian(block, h)
-    log_q += tfiw.distributions.diag_gaussian(loc, scale).log_prob(z)
+    loc, raw = block(h)  # the block's own network, independent of the family's walk
+    log_q += tfiw.distributions.diag_gaussian(
+        loc, tfiw.distributions.scale_from_raw(raw)).log_prob(z)
     h = z
   return -tf.reduce_mean(tf.reduce_sum(w * log_q, 0))
 

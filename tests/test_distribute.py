@@ -42,7 +42,7 @@ def _mirrored_checks(workdir):
   import tfiw
   from configs import iwae as iwae_config
   from tfiw import evaluation
-  from tfiw.models import base
+  from tfiw.models import step
 
   out = {}
   log = lambda *a: print(*a, file=sys.stderr, flush=True)
@@ -69,7 +69,7 @@ def _mirrored_checks(workdir):
   m.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
   out["whole_step_jit"] = bool(m.jit_compile)
   out["replica_jit"] = bool(m._replica_jit_compile)
-  out["replica_fn_traces"] = int(base._REPLICA_FNS[m].experimental_get_tracing_count())
+  out["replica_fn_traces"] = int(step._REPLICA_FNS[m].experimental_get_tracing_count())
   sgd = keras.optimizers.SGD(0.05)
   half = batch // 2
   # XLA-compiled like the replicas' function: XLA's stateless RNG draws other numbers than

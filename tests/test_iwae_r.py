@@ -149,7 +149,7 @@ def test_weight_kl_and_its_loss_term_are_the_closed_form_gaussian_kl(variant, pa
   (a θ/φ-shared estimator, and DReG with separate losses)."""
   x = tiny_binary_data(8, D)
   rng = np.random.default_rng(3)
-  for gradient in ("iwae", "dreg"):
+  for gradient in ("reparameterized", "dreg"):
     kw = dict(input_dim=D, latent_dims=[Z], hidden=H, num_samples=3, random_weights=variant,
               prior_stddev=0.5, estimator=gradient)
     base = IWAER(**kw)

@@ -369,7 +369,7 @@ def test_rem_v1_theta_gradient_equals_iwae_and_v2_differs():
   iwae.build()
   seed = tf.constant([5, 6])
   q_seed = tfp.random.split_seed(seed, 2)[0]  # REM draws q's samples with this seed
-  g_iwae, l_iwae = _theta_grads(iwae, lambda: iwae.estimator(iwae.log_weights(x, 20, q_seed)))
+  g_iwae, l_iwae = _theta_grads(iwae, lambda: iwae.losses_from_log_weights(iwae.log_weights(x, 20, q_seed)))
   for version in (1, 2):
     rem = REM(version=version, **kw)
     rem.build()

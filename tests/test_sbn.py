@@ -16,7 +16,7 @@ import tensorflow as tf
 
 import tfiw
 from tfiw import diagnostics_sbn, score_function, testing_oracles as oracles
-from tfiw.models import sbn
+from tfiw import distributions as dists
 from tfiw.testing import tiny_binary_data
 
 D, Z = 10, 8
@@ -49,7 +49,7 @@ def enumerate_log_joint(model, x):
 def q_log_probs(model, x):
   """log q(z | x) for all 256 z: [256, B], differentiable w.r.t. φ."""
   logits = model.encoder_blocks[0](tf.constant(x))
-  return sbn.bernoulli_log_prob(logits[None], CONFIGS[:, None, :])
+  return dists.bernoulli_log_prob(logits[None], CONFIGS[:, None, :])
 
 
 def flat(grads, variables):
@@ -172,7 +172,7 @@ def test_nvil_gradient_is_unbiased_with_baselines_and_normalisation(setup):
   model.signal_mean.assign(-4.0)
   model.signal_var.assign(9.0)
   rng = np.random.default_rng(5)
-  for v in model.baseline_variables:
+  for v in model.variable_groups()["baseline"]:
     v.assign(rng.normal(size=v.shape).astype(np.float32))
   draws = diagnostics_sbn.gradient_draws(model, xt, "nvil", DRAWS, seed=2, normalize=True)
   assert_unbiased(draws, exact_elbo_grad(model, x) / 3.0)
@@ -272,18 +272,18 @@ def test_nvil_train_step_applies_its_formulas(input_baseline, var0):
   model = tiny_sbn(tfiw.get_method("nvil"), baseline_hidden=[4], num_samples=3, decay=0.7,
                    input_baseline=input_baseline)
   rng = np.random.default_rng(5)
-  for v in model.baseline_variables:
+  for v in model.variable_groups()["baseline"]:
     v.assign(rng.normal(size=v.shape).astype(np.float32))
   c0, a, lr = -4.0, 0.7, 0.01
   model.signal_mean.assign(c0)
   model.signal_var.assign(var0)
   model.compile(keras.optimizers.SGD(lr), jit_compile=False)
   x = data(6)
-  theta, phi, psi = model.model_variables, model.inference_variables, model.baseline_variables
+  theta, phi, psi = model.model_variables, model.inference_variables, model.variable_groups()["baseline"]
   seed = tf.constant([model.seed, int(model._step_counter.numpy()) + 1])  # the step's draw
   with tf.GradientTape(persistent=True) as tape:
     lw = model.log_weights(x, 3, seed)
-    base = model.baseline(x)
+    base = model.estimator.baseline(model, x)
   l, bx = lw.log_w.numpy().astype(np.float64), base.numpy().astype(np.float64)
   k, n = l.shape
   resid = l - bx[None]
@@ -388,7 +388,7 @@ def test_log_prob_sample_encode_save_load(fitted, tmp_path):
                                model.log_weights(x[:5], 50, seed).log_w, rtol=1e-6)
     if name == "nvil":
       assert loaded.signal_var.numpy() == model.signal_var.numpy()
-      np.testing.assert_allclose(loaded.baseline(x[:3]), model.baseline(x[:3]))
+      np.testing.assert_allclose(loaded.estimator.baseline(loaded, x[:3]), model.estimator.baseline(model, x[:3]))
       loaded.fit(x, batch_size=20, epochs=1, verbose=0)  # optimizer, ψ, c, v restored
 
 
@@ -414,7 +414,7 @@ def test_configs_build_sbn_models():
     for arg in ("runlocal", "layers=3,hidden=200", None):
       cfg = mod.get_config(arg)
       model = trainer.build_model(cfg, 784)
-      assert model.name and type(model) is tfiw.get_method(name)
+      assert model.name and type(model) is tfiw.get_method(name).cls
   cfg = vimco.get_config("k=50,layers=3")
   assert cfg.method.num_samples == 50 and list(cfg.model.latent_dims) == [200] * 3
 
@@ -423,7 +423,7 @@ def test_kl_to_prior_is_the_bernoulli_kl(setup):
   model, x, _ = setup
   from tfiw import evaluation
   log_q = q_log_probs(model, x).numpy()                                          # [256, B]
-  log_prior = sbn.bernoulli_log_prob(model.prior_logits, CONFIGS).numpy()[:, None]
+  log_prior = dists.bernoulli_log_prob(model.prior_logits, CONFIGS).numpy()[:, None]
   exact = np.mean(np.sum(np.exp(log_q) * (log_q - log_prior), 0))
   # Monte Carlo over 4,000 samples per example; its standard error here is ~0.02 nats.
   got = evaluation.kl_to_prior(model, x, num_samples=4000)

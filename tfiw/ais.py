@@ -67,7 +67,7 @@ def check_model(model):
   """Raise ``ValueError`` (saying why) for models AIS does not apply to."""
   from tfiw.models.iwae_r import IWAER
   from tfiw.models.vae_dgp import VAEDGP
-  if getattr(model, "latent_head", "gaussian") != "gaussian":
+  if not model.latents.reparameterizable:
     raise ValueError(f"AIS with HMC needs continuous latents; {type(model).__name__} has "
                      "discrete ones (sigmoid belief net): use the IWAE estimate instead")
   if isinstance(model, IWAER):

@@ -106,7 +106,7 @@ def gradient_variance(model, x, estimators=DEFAULT_ESTIMATORS, num_draws=100, se
   out = {}
   for spec in estimators:
     name, k = parse_estimator(spec)
-    if name == "nvil" and not hasattr(model, "baseline"):
+    if name == "nvil" and model.estimator.name != "nvil":
       continue
     start = time.time()
     summary = summarize_draws(gradient_draws(model, x, spec, num_draws, seed,

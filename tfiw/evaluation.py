@@ -265,7 +265,7 @@ def kl_to_prior(model, x, num_samples=100, batch_size=1000, seed=0):
   total = 0.0
   for b, (start, valid, chunk) in enumerate(_batches(x, min(batch_size, x.shape[0]))):
     # Closed form only for one Gaussian layer (a binary-latent SBN's encode is not Gaussian).
-    if len(model.latent_dims) == 1 and getattr(model, "latent_head", "gaussian") == "gaussian":
+    if len(model.latent_dims) == 1 and model.latents.reparameterizable:
       loc, scale = model.encode(chunk)
       q = dists.diag_gaussian(loc, scale)
       kl = q.kl_divergence(dists.standard_normal(model.latent_dims[0]))

@@ -47,6 +47,12 @@ class Step(NamedTuple):
   def ess(self):
     return self.metrics["ess"]
 
+  def __getattr__(self, name):
+    """Metrics read as attributes too (``step.kl``, ``step.ess_s``)."""
+    if not name.startswith("_") and name in self.metrics:
+      return self.metrics[name]
+    raise AttributeError(f"Step has no field or metric {name!r}")
+
   @classmethod
   def of(cls, losses, shared=False, updates=None, **metrics):
     """A ``Step`` from a ``Losses`` of the math functions plus extra metrics."""

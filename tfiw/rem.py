@@ -1,8 +1,8 @@
 """The EM family's math: reweighted wake-sleep and reweighted EM, as pure functions.
 
 Conventions as in ``tfiw.bounds``: the sample axis comes first, log-weights are
-``[K, B]``, samples ``[K, B, Z]``. No Keras, no state. The models in
-``tfiw/models/rws.py`` and ``tfiw/models/rem.py`` do the sampling and call these.
+``[K, B]``, samples ``[K, B, Z]``. No Keras, no state. The rws and rem estimators
+(``tfiw/estimators/em.py``) do the sampling and call these.
 
 Every loss here is a *zero-valued surrogate* (``tfiw.losses`` convention): its value is
 ``-mean(bound)`` (so the reported ``loss`` stays the negative IWAE bound) and its gradient

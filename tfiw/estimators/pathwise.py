@@ -14,6 +14,8 @@ surrogate to θ would give it the w̃²-weighted, wrong gradient). They differ i
     grouped-IWAE objectives (``Objective.rws_surrogate``); not the gradient of a bound.
 Families: any with reparameterised samples (Gaussian latents, random weights, VAE-DGP).
 """
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from tfiw import bounds
@@ -30,6 +32,10 @@ class Reparameterized(Estimator):
   def losses(self, model, x, seed):
     objective = model.objective
     lw = model.log_weights(x, objective.num_samples(model.num_samples), seed)
+    return self.from_log_weights(objective, lw)
+
+  def from_log_weights(self, objective, lw):
+    """The ``Step`` of reparameterised ``LogWeights`` (any number of samples)."""
     bound = objective.value(lw.log_w)
     ess = bounds.effective_sample_size(lw.log_w)
     if not objective.splits:  # one objective for θ and φ: one loss, one backward pass
@@ -46,11 +52,9 @@ class Reparameterized(Estimator):
 class STL(Reparameterized):
   name = "stl"
 
-  def losses(self, model, x, seed):
-    objective = model.objective
+  def from_log_weights(self, objective, lw):
     if objective.splits:
-      return super().losses(model, x, seed)
-    lw = model.log_weights(x, objective.num_samples(model.num_samples), seed)
+      return super().from_log_weights(objective, lw)
     bound = objective.value(lw.log_w)
     # θ-gradient of the STL form equals the objective's (log q_stop has no θ dependence).
     loss = -tf.reduce_mean(zero_valued(bound, objective.value(lw.log_p - lw.log_q_stop)))
@@ -65,9 +69,7 @@ class STL(Reparameterized):
 class DReG(Reparameterized):
   name = "dreg"
 
-  def losses(self, model, x, seed):
-    objective = model.objective
-    lw = model.log_weights(x, objective.num_samples(model.num_samples), seed)
+  def from_log_weights(self, objective, lw):
     bound = objective.value(lw.log_w)
     return Step({"model": -tf.reduce_mean(bound), "inference": self.phi_loss(objective, lw)},
                 bound, {"ess": bounds.effective_sample_size(lw.log_w)})
@@ -86,3 +88,19 @@ class DReGRWS(DReG):
 
   def surrogate(self, objective, log_w, log_w_stl):
     return objective.rws_surrogate(log_w, log_w_stl)
+
+
+class _LogWeights(NamedTuple):
+  log_w: tf.Tensor
+  log_p: tf.Tensor
+  log_q_stop: tf.Tensor
+
+
+def from_log_w(estimator, objective, log_w, log_w_stl=None):
+  """The ``Step`` of pathwise ``estimator`` (name) for ``objective`` (an ``Objective``)
+  from log-weights alone [N, B]: ``log_w_stl`` (default ``log_w``) is log w with q's
+  parameters stop-gradiented. For checks that have log-weights but no model."""
+  from tfiw import estimators
+  log_w_stl = log_w if log_w_stl is None else log_w_stl
+  return estimators.get_estimator(estimator).from_log_weights(
+      objective, _LogWeights(log_w, log_w_stl, tf.zeros_like(log_w)))

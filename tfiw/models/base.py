@@ -240,6 +240,14 @@ class LatentVariableModel(StepModel):
       step = step.plus(reg, in_bound=False)
     return step
 
+  def losses_from_log_weights(self, lw):
+    """The estimator's ``Step`` for given ``LogWeights`` (pathwise estimators, which need
+    nothing but log-weights: e.g. to score another K than ``num_samples``)."""
+    if not hasattr(self.estimator, "from_log_weights"):
+      raise ValueError(f"estimator {self.estimator.name!r} draws its own samples; use "
+                       "compute_losses")
+    return self.estimator.from_log_weights(self.objective, lw)
+
   def global_kl_per_example(self):
     """KL of the family's global variational parameters / N, part of the bound (None)."""
     return None

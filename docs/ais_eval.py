@@ -21,21 +21,18 @@ import numpy as np
 
 def load_source(path, data_dir=None):
   """(model, test images, description) from a zoo.train or zoo.reproduce workdir."""
-  import ml_collections
-  from zoo import trainer
+  from zoo import trainer, workdir as wd
   from tfiw import data as tfiw_data
-  if os.path.exists(os.path.join(path, "model.keras")):
-    cfg, model = trainer.load_run(path)
+  if os.path.exists(wd.model_path(path)):
+    cfg, model = wd.load_run(path)
     return (model, trainer.load_data(cfg, data_dir).test, f"{cfg.method.name}, zoo.train run",
             None)
-  with open(os.path.join(path, "config.json")) as f:
-    cfg = ml_collections.ConfigDict(json.load(f))
+  cfg = wd.load_config(path)
   splits = tfiw_data.load(cfg.data.name, data_dir=data_dir or cfg.data.get("data_dir") or None)
   model = trainer.build_model(cfg, splits.train.shape[1], splits.likelihood)
   model.build()
-  model.load_weights(os.path.join(path, "backup", "latest.weights.h5"))
-  with open(os.path.join(path, "backup", "training_metadata.json")) as f:
-    epoch = json.load(f)["epoch"]
+  model.load_weights(wd.backup_weights_path(path))
+  epoch = wd.backup_epoch(wd.backup_dir(path))
   test = splits.test
   if cfg.get("paper") and cfg.paper.get("test_binarization") == "per_evaluation":
     test = tfiw_data.binarize(splits.test_intensities, [tfiw_data.TEST_BINARIZATION_SEED, epoch])
@@ -110,10 +107,10 @@ def main():
       json.dump(results, f, indent=2)
     if epoch is not None:  # a reproduction row: its report shows AIS beside IWAE-5000
       r, last = results["models"][name], results["models"][name]["ais"][-1]
-      with open(os.path.join(path, "ais.json"), "w") as f:
-        json.dump({"epoch": epoch, "examples": len(x), "chains": a.chains,
-                   "steps": last["steps"], "log_likelihood": last["log_likelihood"],
-                   "iwae5000": r["iwae5000"]}, f, indent=2)
+      from zoo import workdir as wd
+      wd.write_json(wd.ais_path(path), {
+          "epoch": epoch, "examples": len(x), "chains": a.chains, "steps": last["steps"],
+          "log_likelihood": last["log_likelihood"], "iwae5000": r["iwae5000"]})
   plot(results, os.path.join(os.path.dirname(a.out) or ".", "ais_gap.png"))
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfiw import data, images
-from zoo import trainer
+from zoo import workdir as wd
 
 workdir, png = sys.argv[1], sys.argv[2]
-cfg, model = trainer.load_run(workdir)
+cfg, model = wd.load_run(workdir)
 test = data.load("frey_faces", data_dir=cfg.data.data_dir or "/work/shared/data").test
 # Data-size-scaled bound per test example: mean over 10 seeds of the K=1 ELBO with
 # KL(q(u)||p(u)) / N_train, as in training.

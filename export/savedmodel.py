@@ -1,21 +1,27 @@
 """Export a trained run as a SavedModel (signatures: log_prob, log_prob_k, sample, encode).
 
   python -m export.savedmodel --workdir=runs/quickstart --output=exported/quickstart
-"""
-import json
-import os
+  python -m export.savedmodel --workdir=runs/quickstart --output=exported/k100 --num_samples=100
 
-import keras
-from absl import app, flags
+The SavedModel needs neither tfiw nor tensorflow-probability to load; score images with it
+using ``python export/score.py --model=exported/quickstart --data=x.npy`` (export/README.md
+lists the signatures). ``assets/config.json`` inside it records the run's config, its
+results.json, the exported K and seed, and the image shape.
+"""
+import sys
+
+from absl import flags
 
 import tfiw
 from tfiw import export, images
+from zoo import cli, workdir as wd
 
 
 def _define_flags():
   """Flags are defined only when run as a program, so importing ``export_run`` next to
   other absl tools (zoo.evaluate also has --workdir) cannot clash."""
-  flags.DEFINE_string("workdir", None, "A finished zoo.train run.")
+  flags.DEFINE_string("workdir", None, "A zoo.train run directory whose training has ended "
+                      "(it holds model.keras).")
   flags.DEFINE_string("output", None, "SavedModel directory to write.")
   flags.DEFINE_integer("num_samples", None,
                        "K for the log_prob signature (default: config export K).")
@@ -24,15 +30,9 @@ def _define_flags():
 
 
 def export_run(workdir, output, num_samples=None, seed=None):
-  model_path = os.path.join(workdir, "model.keras")
-  if not os.path.exists(model_path):
-    raise FileNotFoundError(f"{model_path} not found: train first with python -m zoo.train "
-                            f"--workdir={workdir} (a run writes model.keras when it finishes)")
-  with open(os.path.join(workdir, "config.json")) as f:
-    cfg = json.load(f)
-  results_path = os.path.join(workdir, "results.json")
-  results = json.load(open(results_path)) if os.path.exists(results_path) else None
-  model = keras.models.load_model(model_path)
+  model = wd.load_model(workdir)  # (FileNotFoundError naming the training command)
+  cfg = wd.load_config_dict(workdir)
+  results = wd.load_results(workdir)
   k = num_samples or cfg["export"]["num_samples"]
   export.export_savedmodel(
       model, output, num_samples=k, seed=cfg["seed"] if seed is None else seed,
@@ -47,10 +47,12 @@ def export_run(workdir, output, num_samples=None, seed=None):
 def main(argv):
   del argv
   f = flags.FLAGS
-  export_run(f.workdir, f.output, f.num_samples, f.seed)
+  try:
+    export_run(f.workdir, f.output, f.num_samples, f.seed)
+  except FileNotFoundError as e:  # no trained model in the workdir
+    sys.exit(f"export.savedmodel: error: {e}")
 
 
 if __name__ == "__main__":
-  from zoo import trainer
   _define_flags()
-  app.run(main, flags_parser=lambda argv: trainer.parse_flags(argv, "export.savedmodel"))
+  cli.run(main, "export.savedmodel")

@@ -1,13 +1,14 @@
 """Score images and draw samples with an exported tfiw SavedModel, using TensorFlow only.
 
-This file imports neither tfiw nor tensorflow_probability: it is what a consumer of the
-SavedModel runs.
+This file imports neither tfiw nor tensorflow_probability (only numpy, tensorflow and
+absl, which tensorflow installs): it is what a consumer of the SavedModel runs. It prints
+one JSON line with the mean log p(x) in nats and its standard error over the rows, and
+writes the per-row numbers and samples where asked.
 
   python export/score.py --model=exported/quickstart --data=test.npz --key=test
   python export/score.py --model=exported/quickstart --data=x.npy --num_samples=100 \\
       --output=scores.npy --samples=16 --samples_png=samples.png
 """
-import argparse
 import json
 import math
 import os
@@ -16,6 +17,20 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
+from absl import app, flags
+
+flags.DEFINE_string("model", None, "SavedModel directory (python -m export.savedmodel).")
+flags.DEFINE_string("data", None, ".npy or .npz file of rows [N, D] to score (images "
+                    "[N, H, W] are flattened).")
+flags.DEFINE_string("key", None, "Array name inside a .npz file (needed if it holds several).")
+flags.DEFINE_integer("num_samples", None, "K importance samples (default: the K exported in "
+                     "the log_prob signature).")
+flags.DEFINE_string("output", None, "Write the per-row log p(x) here (.npy).")
+flags.DEFINE_integer("samples", 0, "Draw this many samples from the model.")
+flags.DEFINE_integer("seed", 0, "Seed of the samples.")
+flags.DEFINE_string("samples_npy", None, "Write the samples here (.npy).")
+flags.DEFINE_string("samples_png", None, "Write the samples' means as a PNG grid.")
+flags.mark_flags_as_required(["model"])
 
 
 def load_rows(path, key=None):
@@ -78,19 +93,10 @@ def probe_devices_quietly():
       sys.stderr.flush()
 
 
-def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--model", required=True, help="SavedModel directory")
-  p.add_argument("--data", help=".npy or .npz file of rows to score")
-  p.add_argument("--key", help="array name inside a .npz file")
-  p.add_argument("--num_samples", type=int, help="K (default: the K exported in log_prob)")
-  p.add_argument("--output", help="write per-row log p(x) here (.npy)")
-  p.add_argument("--samples", type=int, default=0, help="draw this many samples")
-  p.add_argument("--seed", type=int, default=0)
-  p.add_argument("--samples_npy", help="write samples here (.npy)")
-  p.add_argument("--samples_png", help="write the samples' means as a PNG grid")
-  args = p.parse_args(argv)
-
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments {argv[1:]}: every option is a --flag")
+  args = flags.FLAGS
   probe_devices_quietly()
   model = tf.saved_model.load(args.model)
   info_path = os.path.join(args.model, "assets", "config.json")
@@ -121,5 +127,20 @@ def main(argv=None):
   return 0
 
 
+def _parse_flags(argv):
+  """absl's parsing, with the help flags exiting 0 (absl's exit 1) and a bad flag one
+  message (zoo.cli does the same for the zoo's tools; this file must not import zoo)."""
+  helps = ("help", "helpshort", "helpfull", "helpxml", "?")
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"FATAL Flags parsing error: {e}\nPass --helpshort or --helpfull to see help.")
+  except SystemExit as e:
+    if e.code == 1 and any(a.startswith("-") and a.lstrip("-").split("=")[0] in helps
+                           for a in argv[1:]):
+      sys.exit(0)
+    raise
+
+
 if __name__ == "__main__":
-  sys.exit(main())
+  app.run(main, flags_parser=_parse_flags)

@@ -369,12 +369,6 @@ def test_config_error_is_a_short_message(tmp_path):
     assert "cuInit" not in err
 
 
-def test_distribute_benchmark_help():
-  out = subprocess.run([sys.executable, "-m", "zoo.distribute_benchmark", "--help"], cwd=REPO,
-                       env=_env(), capture_output=True, text=True, timeout=60)
-  assert out.returncode == 0 and "single_xla" in out.stdout and "steps" in out.stdout
-
-
 def test_messages_for_wrong_shapes_empty_data_and_negative_sample_counts():
   model = _model()
   x = tiny_binary_data(40, D)

@@ -1,4 +1,4 @@
-"""Issue 7: STL, DReG, MIWAE/CIWAE/PIWAE and the gradient-SNR diagnostics.
+"""Estimators beyond the papers: STL, DReG, MIWAE/CIWAE/PIWAE and the gradient-SNR diagnostics.
 
 Closed forms on the linear-Gaussian model (tfiw.testing): with q the exact posterior,
 log w = log p(x) for every z, so ∂log w/∂z = 0 and the STL/DReG φ-gradients vanish draw by

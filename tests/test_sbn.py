@@ -1,4 +1,4 @@
-"""Sigmoid belief networks with REINFORCE / NVIL / VIMCO (issue 5).
+"""Sigmoid belief networks with REINFORCE / NVIL / VIMCO.
 
 Most checks use a tiny linear SBN with 8 latent bits, so log p(x) and the exact
 gradients of the ELBO and of the K=2 bound are computed by enumerating all 256 latent

@@ -21,11 +21,12 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
 import tfiw
 from tfiw import data as tfiw_data, distributions as dists, evaluation
 from configs.common import ARCHITECTURES
+from zoo import cli
 
 _METHODS = flags.DEFINE_list("methods", ["vae", "iwae"], "Methods from tfiw.METHODS.")
 _LAYERS = flags.DEFINE_list("layers", ["1", "2"], "Stochastic layers (Burda architectures).")
@@ -292,4 +293,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "zoo.benchmark")

@@ -5,24 +5,31 @@
   # the initial (untrained) model of a config:
   python -m zoo.diagnose --config=configs/iwae.py --out=runs/snr_init
   # options:
-  python -m zoo.diagnose --workdir=DIR --estimators=iwae,stl,dreg --ks=1,10,100,1000 \
+  python -m zoo.diagnose --workdir=DIR --estimators=iwae,stl,dreg --ks=1,10,100,1000 \\
       --num_draws=200 --batch_size=20
 
 Writes OUT/snr.json and OUT/snr.png (OUT defaults to WORKDIR/diagnostics). The minibatch
 is the first ``batch_size`` training examples of the run's data set. ``--estimators=model``
 uses the checkpoint's own estimator and varies only K (works for any method).
 """
-import json
 import os
 
 from absl import app, flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config (untrained model).")
+from zoo import cli, workdir as wd
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "A config file (configs/X.py[:args]): diagnose its initial, untrained "
+    "model instead of a trained run.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "A zoo.train run with model.keras.")
-_OUT = flags.DEFINE_string("out", None, "Output folder (default WORKDIR/diagnostics).")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local .npz datasets.")
-_ESTIMATORS = flags.DEFINE_list("estimators", ["iwae", "stl", "dreg"], "Estimator names.")
+_OUT = flags.DEFINE_string("out", None, "Output folder (default WORKDIR/diagnostics; "
+                           "required with --config).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local .npz datasets (default: the run's "
+                                "recorded data_dir, else $TFIW_DATA_DIR).")
+_ESTIMATORS = flags.DEFINE_list("estimators", ["iwae", "stl", "dreg"],
+                                "Gradient estimators to compare (tfiw.diagnostics names), "
+                                "or 'model' for the checkpoint's own.")
 _KS = flags.DEFINE_list("ks", ["1", "3", "10", "30", "100", "300"], "Sample sizes K.")
 _NUM_DRAWS = flags.DEFINE_integer("num_draws", 100, "Gradient draws per (estimator, K).")
 _BATCH = flags.DEFINE_integer("batch_size", 20, "Size of the fixed minibatch.")
@@ -33,18 +40,14 @@ _JIT = flags.DEFINE_bool("jit_compile", True, "Compile each gradient function wi
 def main(argv):
   del argv
   import keras
-  import ml_collections
-  import tfiw  # noqa: F401  (registers the model classes for loading)
   from tfiw import diagnostics
   from zoo import trainer
 
   if (_WORKDIR.value is None) == (_CONFIG.value is None):
     raise app.UsageError("give exactly one of --workdir (trained) or --config (initial)")
   if _WORKDIR.value:
-    with open(os.path.join(_WORKDIR.value, trainer.CONFIG_FILE)) as f:
-      cfg = ml_collections.ConfigDict(json.load(f))
-    model = keras.models.load_model(os.path.join(_WORKDIR.value, trainer.MODEL_FILE))
-    source = os.path.join(_WORKDIR.value, trainer.MODEL_FILE)
+    cfg, model = wd.load_run(_WORKDIR.value)
+    source = wd.model_path(_WORKDIR.value)
   else:
     cfg = _CONFIG.value
     keras.utils.set_random_seed(cfg.seed)
@@ -53,7 +56,7 @@ def main(argv):
     model = trainer.build_model(cfg, splits.train.shape[1], splits.likelihood)
     model.init_from_data(splits.train)
     source = "initial model of the config"
-  out = _OUT.value or (os.path.join(_WORKDIR.value, "diagnostics") if _WORKDIR.value else None)
+  out = _OUT.value or (wd.diagnostics_dir(_WORKDIR.value) if _WORKDIR.value else None)
   if out is None:
     raise app.UsageError("--out is required with --config")
   os.makedirs(out, exist_ok=True)
@@ -72,4 +75,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "zoo.diagnose")

@@ -1,7 +1,7 @@
 """Variance of φ-gradients of score-function estimators at an SBN checkpoint.
 
   python -m zoo.diagnose_sbn --workdir=runs/nvil_sbn200
-  python -m zoo.diagnose_sbn --workdir=DIR --estimators=reinforce,nvil,iwae_reinforce:5,vimco:5 \
+  python -m zoo.diagnose_sbn --workdir=DIR --estimators=reinforce,nvil,iwae_reinforce:5,vimco:5 \\
       --num_draws=200 --batch_size=24
 
 Estimators (``name`` or ``name:K``; see tfiw/diagnostics_sbn.py): ``reinforce[:K]``,
@@ -11,15 +11,19 @@ the checkpoint's p and q on the same fixed minibatch (the first ``batch_size`` t
 examples). Writes DIR/grad_variance.json (or --out) and prints a table.
 """
 import json
-import os
 
 from absl import app, flags
 
+from zoo import cli, workdir as wd
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "A zoo.train run of an SBN (model.keras).")
 _OUT = flags.DEFINE_string("out", None, "Output JSON (default WORKDIR/grad_variance.json).")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local .npz datasets.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local .npz datasets (default: the run's "
+                                "recorded data_dir, else $TFIW_DATA_DIR).")
 _ESTIMATORS = flags.DEFINE_list("estimators", ["reinforce", "nvil", "iwae_reinforce:5",
-                                               "vimco:5", "vimco:50"], "Estimator specs.")
+                                               "vimco:5", "vimco:50"],
+                                "Estimator specs, name or name:K (reinforce[:K], nvil, "
+                                "iwae_reinforce:K, vimco:K).")
 _NUM_DRAWS = flags.DEFINE_integer("num_draws", 200, "Independent gradient draws each.")
 _BATCH = flags.DEFINE_integer("batch_size", 24, "Size of the fixed minibatch.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the draws.")
@@ -28,15 +32,10 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   del argv
-  import keras
-  import ml_collections
-  import tfiw  # noqa: F401  (registers the model classes for loading)
   from tfiw import diagnostics_sbn
   from zoo import trainer
 
-  with open(os.path.join(_WORKDIR.value, trainer.CONFIG_FILE)) as f:
-    cfg = ml_collections.ConfigDict(json.load(f))
-  model = keras.models.load_model(os.path.join(_WORKDIR.value, trainer.MODEL_FILE))
+  cfg, model = wd.load_run(_WORKDIR.value)
   if getattr(model, "family", None) != "bernoulli":
     raise app.UsageError(f"{_WORKDIR.value} holds a {type(model).__name__}, not a sigmoid "
                          "belief network; use zoo.diagnose for Gaussian-latent models")
@@ -47,7 +46,7 @@ def main(argv):
     x = tfiw_data.binarize(x, tfiw_data.TEST_BINARIZATION_SEED)
   results = diagnostics_sbn.gradient_variance(model, x, _ESTIMATORS.value, _NUM_DRAWS.value,
                                               seed=_SEED.value)
-  out = _OUT.value or os.path.join(_WORKDIR.value, "grad_variance.json")
+  out = _OUT.value or wd.grad_variance_path(_WORKDIR.value)
   payload = {"workdir": _WORKDIR.value, "method": cfg.method.name, "dataset": cfg.data.name,
              "step": (int(model.optimizer.iterations.numpy())
                       if getattr(model, "optimizer", None) is not None else None),
@@ -61,4 +60,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "zoo.diagnose_sbn")

@@ -1,6 +1,7 @@
 """Training steps/s: one device with whole-step XLA vs MirroredStrategy with XLA per replica.
 
-  python -m zoo.distribute_benchmark MODE [STEPS]
+  python -m zoo.distribute_benchmark --mode=mirrored2_xla --steps=100
+  python -m zoo.distribute_benchmark mirrored2_xla 100      # the same, positionally
 
 MODE: single_xla (Keras whole-step jit_compile=True, no strategy), single_nojit (no XLA),
 mirrored1_xla (MirroredStrategy over 1 logical CPU: the strategy's own overhead) or
@@ -8,17 +9,25 @@ mirrored2_xla (2 logical CPUs). The CPU is split into 2 logical devices in every
 modes differ only in how the step runs. IWAE 784-200-200-50, K=5, batch 20, random binary data.
 Prints one JSON line.
 """
-import argparse
 import json
 import os
 import time
 
+from absl import app, flags
+
+from zoo import cli
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 MODES = ("single_xla", "single_nojit", "mirrored1_xla", "mirrored2_xla")
+_MODE = flags.DEFINE_enum("mode", None, MODES, "How the training step runs (see above); "
+                          "also accepted as the first positional argument.")
+_STEPS = flags.DEFINE_integer("steps", 100, "Timed steps (after 20 warm-up steps); also "
+                              "accepted as the second positional argument.", lower_bound=1)
 
 
-def main(mode, steps=100):
+def benchmark(mode, steps=100):
+  """Steps/s of ``mode`` over ``steps`` timed steps, printed as one JSON line."""
   if mode not in MODES:
     raise ValueError(f"unknown mode {mode!r}; valid: {list(MODES)}")
   from zoo import trainer
@@ -51,19 +60,31 @@ def main(mode, steps=100):
                     "steps_per_s": round(steps / seconds, 2)}))
 
 
-def parse_args(argv=None):
-  p = argparse.ArgumentParser(prog="python -m zoo.distribute_benchmark",
-                              description=__doc__.split("\n\n")[0],
-                              epilog=__doc__.split("\n\n", 2)[2],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("mode", choices=MODES, help="how the training step runs")
-  p.add_argument("steps", nargs="?", type=int, default=100, help="timed steps (default 100)")
-  args = p.parse_args(argv)
-  if args.steps < 1:
-    p.error(f"steps must be >= 1, got {args.steps}")
-  return args
+def mode_and_steps(argv):
+  """(mode, steps) from the flags, or from the positional MODE [STEPS] of ``argv[1:]``."""
+  positional = argv[1:]
+  if len(positional) > 2:
+    raise app.UsageError(f"too many arguments {positional}: give MODE [STEPS]")
+  mode = positional[0] if positional else _MODE.value
+  if mode is None:
+    raise app.UsageError(f"give --mode (or MODE) from {list(MODES)}")
+  if mode not in MODES:
+    raise app.UsageError(f"unknown mode {mode!r}; valid: {list(MODES)}")
+  steps = _STEPS.value
+  if len(positional) == 2:
+    try:
+      steps = int(positional[1])
+    except ValueError:
+      steps = 0
+    if steps < 1:
+      raise app.UsageError(f"steps must be an integer >= 1, got {positional[1]!r}")
+  return mode, steps
+
+
+def main(argv):
+  benchmark(*mode_and_steps(argv))
 
 
 if __name__ == "__main__":
-  args = parse_args()
-  main(args.mode, args.steps)
+  # Plain absl parsing: TensorFlow must not initialise its devices before the CPU split.
+  cli.run(main)

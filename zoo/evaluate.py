@@ -2,7 +2,7 @@
 
   python -m zoo.evaluate --workdir=runs/quickstart
   python -m zoo.evaluate --workdir=runs/quickstart --num_samples=1000 --max_examples=500
-  python -m zoo.evaluate --workdir=runs/quickstart --estimator=ais --max_examples=100 \
+  python -m zoo.evaluate --workdir=runs/quickstart --estimator=ais --max_examples=100 \\
       --ais_chains=16 --ais_steps=1000      # annealed importance sampling (tfiw.ais)
 
 ``--max_examples`` scores a fixed random subset (recorded), not the first N rows.
@@ -12,16 +12,14 @@ per example, so a subset is usual on a CPU.
 Prints a table, writes DIR/evaluation.json, DIR/samples.png and DIR/reconstructions.png,
 and logs the numbers and pictures to TensorBoard (DIR/tensorboard/eval).
 """
-import json
-import os
 import sys
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
 from tfiw import evaluation, images
-from zoo import trainer
+from zoo import cli, trainer, workdir as wd
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A zoo.train run directory.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", None, "K (default: the config's eval K).")
@@ -44,7 +42,7 @@ flags.mark_flags_as_required(["workdir"])
 def evaluate_run(workdir, num_samples=None, max_examples=0, seed=None, data_dir=None,
                  jit_compile=None, estimator="iwae", ais_chains=16, ais_steps=1000,
                  ais_leapfrog=10):
-  cfg, model = trainer.load_run(workdir)
+  cfg, model = wd.load_run(workdir)
   test = trainer.load_data(cfg, data_dir).test  # data_dir None: the one the run recorded
   subset = evaluation.subset_indices(test.shape[0], max_examples)
   x = test if subset is None else test[subset]
@@ -72,8 +70,8 @@ def evaluate_run(workdir, num_samples=None, max_examples=0, seed=None, data_dir=
   pictures = {"samples": images.grid(samples),
               "reconstructions": images.side_by_side(originals, recon)}
   for name, picture in pictures.items():
-    images.write_png(os.path.join(workdir, f"{name}.png"), picture)
-  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "eval"))
+    images.write_png(wd.picture_path(workdir, name), picture)
+  writer = tf.summary.create_file_writer(wd.eval_tensorboard_dir(workdir))
   step = int(model.optimizer.iterations.numpy()) if model.optimizer else 0
   with writer.as_default():
     for key in ("log_likelihood", "kl_q_prior", "ess_mean"):
@@ -82,8 +80,7 @@ def evaluate_run(workdir, num_samples=None, max_examples=0, seed=None, data_dir=
       tf.summary.scalar("test/ais_log_likelihood", summary["ais"]["log_likelihood"], step=step)
     for name, picture in pictures.items():
       tf.summary.image(name, picture[None, :, :, None], step=step)
-  with open(os.path.join(workdir, "evaluation.json"), "w") as f:
-    json.dump(summary, f, indent=2)
+  wd.write_json(wd.evaluation_path(workdir), summary, allow_nan=True)
   print(format_table(summary))
   if "ais" in summary:
     a = summary["ais"]
@@ -140,4 +137,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=lambda argv: trainer.parse_flags(argv, "zoo.evaluate"))
+  cli.run(main, "zoo.evaluate")

@@ -10,31 +10,40 @@ R times with fresh seeds, for each way of drawing the weights:
 and prints the variance of the objective and the total gradient variance
 (Σ over elements of Var[g]) with the time per evaluation.
 
-  python -m zoo.lrt_variance --model=runs/random_weights/iwae_r/model.keras \
+  python -m zoo.lrt_variance --model=runs/random_weights/iwae_r/model.keras \\
       --data_dir=../shared/data --stddev=0.05
+  python -m zoo.lrt_variance --stddev=0.05      # an untrained IWAE-R 784-400-40
+
+The minibatch is the first ``--batch`` test images of ``mnist`` (tfiw.data).
 """
-import argparse
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import app, flags
 
 import tfiw
 from tfiw import bounds, data
 from tfiw.bayes_layers import BayesDense
 from tfiw.distributions import inverse_softplus
+from zoo import cli
+
+flags.DEFINE_string("model", "", "A trained IWAE-R model file (model.keras of a zoo.train "
+                    "run); empty: an untrained IWAE-R 784-400-40.")
+flags.DEFINE_string("data_dir", None, "Local .npz datasets (else $TFIW_DATA_DIR).")
+flags.DEFINE_float("stddev", 0.0, "Set every weight's posterior σ to this value (0: keep the "
+                   "model's).")
+flags.DEFINE_integer("batch", 20, "Examples in the minibatch.")
+flags.DEFINE_integer("k", 5, "Importance samples K.")
+flags.DEFINE_integer("repeats", 50, "Seeds R: draws of objective and gradient per way of "
+                     "drawing the weights.")
 
 
-def main():
-  p = argparse.ArgumentParser()
-  p.add_argument("--model", default="")
-  p.add_argument("--data_dir", default=None)
-  p.add_argument("--stddev", type=float, default=0.0, help="set every σ to this (0 = keep)")
-  p.add_argument("--batch", type=int, default=20)
-  p.add_argument("--k", type=int, default=5)
-  p.add_argument("--repeats", type=int, default=50)
-  a = p.parse_args()
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments {argv[1:]}: every option is a --flag")
+  a = flags.FLAGS
   x = data.load("mnist", data_dir=a.data_dir).test[:a.batch]
   if a.model:
     model = keras.models.load_model(a.model)
@@ -70,4 +79,4 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  cli.run(main, "zoo.lrt_variance")

@@ -1,12 +1,12 @@
 """Reproduce the papers' tables: train rows, keep learning curves, export, write the report.
 
-  python -m zoo.reproduce --table=burda2016_table1 --rows=iwae_l1_k5,vae_l1_k5 \
+  python -m zoo.reproduce --table=burda2016_table1 --rows=iwae_l1_k5,vae_l1_k5 \\
       --data_dir=../shared/data --workdir_root=runs/reproduce --max_hours=10
   python -m zoo.reproduce --list                        # tables, rows, paper numbers
   python -m zoo.reproduce --report_only --workdir_root=runs/reproduce   # docs only
 
 A row is ``configs/papers/<table>.py:row=<row>`` (its paper's protocol and number). Each
-row trains in ``<workdir_root>/<table>/<row>/``:
+row trains in ``<workdir_root>/<table>/<row>/`` (its layout: ``zoo/workdir.py``):
 
   config.json   the row's config (a resumed row must match it)
   backup/       Keras BackupAndRestore state, saved after every epoch: the resume point
@@ -50,8 +50,9 @@ import time
 import keras
 from absl import app, flags, logging
 
+from zoo import cli, workdir as wd
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CURVE_FILE, CONFIG_FILE = "curve.json", "config.json"
 JSON_KEYS = ("table", "row", "dataset", "paper_nll", "paper_source", "tfiw_nll",
              "tfiw_nll_stderr", "epochs_done", "protocol_epochs", "train_hours", "machine",
              "pretrained")
@@ -98,7 +99,7 @@ def row_config(table, row, runlocal=False):
 
 
 def row_workdir(root, table, row):
-  return os.path.join(root, table, row)
+  return wd.row_dir(root, table, row)
 
 
 def machine_description():
@@ -116,13 +117,6 @@ def machine_description():
   return f"{os.cpu_count()}-core {cpu}, " + (", ".join(gpus) if gpus else "no GPU")
 
 
-def _load_json(path, default=None):
-  if not os.path.exists(path):
-    return default
-  with open(path) as f:
-    return json.load(f)
-
-
 def _write_text(path, text):
   # Atomic, and a per-process temporary name: two row processes may write the same report.
   tmp = f"{path}.{os.getpid()}.tmp"
@@ -136,9 +130,8 @@ def _write_json(path, obj):
 
 
 def backup_epoch(workdir):
-  """Epochs finished according to the Keras backup (0 if none)."""
-  meta = _load_json(os.path.join(workdir, "backup", "training_metadata.json"), {})
-  return int(meta.get("epoch", 0))
+  """Epochs the row in ``workdir`` has finished, according to its Keras backup (0 if none)."""
+  return wd.backup_epoch(wd.backup_dir(workdir))
 
 
 # ---- one row -------------------------------------------------------------------------------
@@ -161,7 +154,7 @@ class RowRun:
       cache[key] = trainer.load_data(cfg, data_dir)
     self.splits = cache[key]
     self.steps = cfg.train.steps_per_epoch or self.splits.train.shape[0] // cfg.data.batch_size
-    self.curve = _load_json(os.path.join(workdir, CURVE_FILE)) or {
+    self.curve = wd.read_json(wd.curve_path(workdir)) or {
         "table": self.table, "row": self.row, "dataset": cfg.data.name,
         "data_source": self.splits.source, "protocol_epochs": int(cfg.train.epochs),
         "checkpoints_planned": list(cfg.paper.checkpoints), "steps_per_epoch": self.steps,
@@ -241,7 +234,7 @@ class RowRun:
     return sum(e["seconds"] for e in self.curve["epochs"])
 
   def save_curve(self):
-    _write_json(os.path.join(self.workdir, CURVE_FILE), self.curve)
+    wd.write_json(wd.curve_path(self.workdir), self.curve, indent=1, allow_nan=True)
 
   def train_until(self, epoch, deadline=None):
     """Train to ``epoch`` (capped by the protocol); True if reached before ``deadline``."""
@@ -259,8 +252,7 @@ class RowRun:
         start_batch=start_epoch * self.steps)
     callbacks = [
         _RowCallback(self, deadline),  # first: evaluates before the epoch's backup is saved
-        keras.callbacks.BackupAndRestore(os.path.join(self.workdir, "backup"),
-                                         delete_checkpoint=False),
+        keras.callbacks.BackupAndRestore(wd.backup_dir(self.workdir), delete_checkpoint=False),
     ]
     self.log(f"[{self.table}/{self.row}] epochs {start_epoch} -> {epoch} of "
              f"{self.protocol_epochs} ({self.steps} steps of {cfg.data.batch_size}, "
@@ -312,14 +304,13 @@ def _check_config(workdir, cfg):
   ``paper`` (the paper's number, source, notes, checkpoints) is left out of the comparison:
   correcting a citation must not orphan a days-long run.
   """
-  path = os.path.join(workdir, CONFIG_FILE)
-  text = cfg.to_json_best_effort(indent=2, sort_keys=True)
-  old = _load_json(path)
+  path = wd.config_path(workdir)
+  new = json.loads(cfg.to_json_best_effort(sort_keys=True))
+  old = wd.load_config_dict(workdir)
   training = lambda c: {k: v for k, v in c.items() if k != "paper"}
   if old is None:
-    with open(path, "w") as f:
-      f.write(text)
-  elif training(old) != training(json.loads(text)):
+    wd.write_json(path, new, allow_nan=True)
+  elif training(old) != training(new):
     raise ValueError(f"{workdir} holds a run with a different config ({path}); use another "
                      "--workdir_root or the same code and flags to resume it")
 
@@ -384,9 +375,6 @@ def status(paper_nll, paper_stderr, tfiw_nll, epochs_done, protocol_epochs):
   return f"{'missed' if diff > 0 else 'better than paper'} by {abs(diff):.2f} nats"
 
 
-AIS_FILE = "ais.json"  # written into a row's workdir by docs/ais_eval.py
-
-
 def collect(workdir_root):
   """One dict per row of every table: the JSON row plus the curve and display fields."""
   out = []
@@ -395,7 +383,7 @@ def collect(workdir_root):
     for row in module.ROWS:
       cfg = row_config(table, row)
       source_row = cfg.paper.same_as or row
-      curve = _load_json(os.path.join(row_workdir(workdir_root, table, source_row), CURVE_FILE))
+      curve = wd.read_json(wd.curve_path(row_workdir(workdir_root, table, source_row)))
       last = (sorted(curve["checkpoints"], key=lambda c: c["epoch"])[-1]
               if curve and curve["checkpoints"] else None)
       trained = max([e["epoch"] for e in curve["epochs"]], default=0) if curve else 0
@@ -418,7 +406,7 @@ def collect(workdir_root):
                else status(entry["paper_nll"], cfg.paper.stderr, entry["tfiw_nll"],
                            entry["epochs_done"], protocol))
       # AIS beside the IWAE number, where docs/ais_eval.py has been run on the row.
-      ais = _load_json(os.path.join(row_workdir(workdir_root, table, source_row), AIS_FILE))
+      ais = wd.read_json(wd.ais_path(row_workdir(workdir_root, table, source_row)))
       out.append({"json": entry, "curve": curve, "trained_epochs": trained, "ais": ais,
                   "paper_stderr": cfg.paper.stderr, "same_as": cfg.paper.same_as,
                   "note": cfg.paper.note, "method_config": cfg.paper.method_config,
@@ -604,4 +592,4 @@ def main(argv):
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main)

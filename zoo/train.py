@@ -9,14 +9,17 @@ data or a loss that turns NaN/inf ends with a one-paragraph message and exit sta
 """
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from tfiw import data as tfiw_data, validation
-from zoo import trainer
+from zoo import cli, trainer
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs and results go here.")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file, configs/X.py[:arg1,arg2=v] (configs/X.py:runlocal: a "
+    "seconds-long run); override a field with --config.a.b=v.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "The run directory: config, backup, logs, "
+                               "model and results go here (layout: zoo/workdir.py).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Local .npz datasets (else $TFIW_DATA_DIR); "
                                 "recorded in config.json for zoo.evaluate and resuming.")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -35,4 +38,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=trainer.parse_flags)
+  cli.run(main, "zoo.train")

@@ -6,18 +6,11 @@ Before the workdir is touched, the whole config is validated (``validate_config`
 the data loaded and checked (``tfiw.validation``), so a failed start leaves nothing behind
 and the corrected command runs in the same workdir.
 
-Workdir layout:
-  config.json         the config of the run; a resumed run must match it in every field
-                      that shapes the training trajectory (``RESUMABLE_FIELDS`` may differ)
-  backup/             Keras BackupAndRestore state (weights incl. the step seed counter,
-                      optimizer, epoch): the resume point, written at the end of each epoch
-  history.json        per-epoch training/validation logs (the final train bound survives a
-                      kill during evaluation)
-  tensorboard/        TensorBoard logs (train/validation metrics, evaluation)
-  model.keras         the trained model (native Keras format)
-  results.json        the final evaluation; its presence marks the run as finished
-  backup_worker<i>/   (multi_worker only) non-chief worker i's own BackupAndRestore state;
-                      non-chief workers write everything else to a temporary directory
+The workdir's layout (config.json, backup/, history.json, tensorboard/, model.keras,
+results.json) and the functions that read and write it are ``zoo.workdir``'s. A resumed
+run must match config.json in every field that shapes the training trajectory
+(``RESUMABLE_FIELDS`` may differ); history.json keeps the final training bound through a
+kill during evaluation; results.json marks the run as finished.
 """
 import ast
 import difflib
@@ -37,9 +30,8 @@ import tensorflow as tf
 
 import tfiw
 from tfiw import data as tfiw_data, evaluation, schedules, validation
+from zoo import workdir as wd
 
-CONFIG_FILE, RESULTS_FILE, MODEL_FILE = "config.json", "results.json", "model.keras"
-HISTORY_FILE = "history.json"
 # Config fields that do not change the training trajectory: they may differ when a run is
 # resumed (prefixes of dotted names). train.epochs may grow (more epochs continue a run).
 # The validation fields are not among them: validation steps advance the model's seed
@@ -352,23 +344,6 @@ def trajectory_differences(old, new):
           if not any(k == f or k.startswith(f) for f in RESUMABLE_FIELDS)]
 
 
-def backup_epoch(backup_dir):
-  """Epochs finished according to Keras's BackupAndRestore state (0 if there is none)."""
-  path = os.path.join(backup_dir, "training_metadata.json")
-  if not os.path.exists(path):
-    return 0
-  with open(path) as f:
-    return int(json.load(f).get("epoch", 0))
-
-
-def _write_json(path, obj):
-  """Atomic JSON write (a kill mid-write leaves the old file); refuses NaN/inf."""
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2, allow_nan=False)
-  os.replace(tmp, path)
-
-
 def _check_config(workdir, cfg, backup_dir, log=print):
   """Write config.json, or check that a run to resume has the same trajectory fields.
 
@@ -376,14 +351,13 @@ def _check_config(workdir, cfg, backup_dir, log=print):
   new values are recorded); a workdir whose earlier start finished no epoch has nothing
   to resume, and takes the new config.
   """
-  path = os.path.join(workdir, CONFIG_FILE)
+  path = wd.config_path(workdir)
   new = json.loads(cfg.to_json_best_effort(sort_keys=True))
-  if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
-    done = backup_epoch(backup_dir)
+  old = wd.load_config_dict(workdir)
+  if old is not None:
+    done = wd.backup_epoch(backup_dir)
     differ = trajectory_differences(old, new)
-    if differ and (done or os.path.exists(os.path.join(workdir, RESULTS_FILE))):
+    if differ and (done or os.path.exists(wd.results_path(workdir))):
       fo, fn = _flatten(old), _flatten(new)
       lines = "\n  ".join(f"{k}: {fo.get(k, '(absent)')!r} -> {fn.get(k, '(absent)')!r}"
                           for k in differ)
@@ -401,7 +375,7 @@ def _check_config(workdir, cfg, backup_dir, log=print):
       changed = ", ".join(config_differences(old, new))
       if not differ:
         log(f"Config fields changed on resume (they do not change training): {changed}")
-  _write_json(path, new)
+  wd.write_json(path, new)
 
 
 def eval_subset(cfg, n):
@@ -487,24 +461,16 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class EpochLog(keras.callbacks.Callback):
-  """Per-epoch logs in ``history.json`` (written before the backup: an epoch redone after a
-  kill rewrites its own entry with the same numbers)."""
+  """Per-epoch logs in ``<directory>/history.json`` (written before the backup: an epoch
+  redone after a kill rewrites its own entry with the same numbers)."""
 
-  def __init__(self, path):
+  def __init__(self, directory):
     super().__init__()
-    self.path = path
+    self.directory = directory
 
   def on_epoch_end(self, epoch, logs=None):
-    history = read_history(self.path)
-    history[str(epoch)] = {k: float(np.mean(v)) for k, v in (logs or {}).items()}
-    _write_json(self.path, history)
-
-
-def read_history(path):
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    return json.load(f)
+    wd.write_history_epoch(self.directory, epoch,
+                           {k: float(np.mean(v)) for k, v in (logs or {}).items()})
 
 
 def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=()):
@@ -526,14 +492,13 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   check_data(cfg, splits, log)
   # Only the chief writes the run's outputs; a non-chief worker keeps its own backup (to
   # resume after a restart) and writes the rest to a temporary directory.
-  backup_dir = os.path.join(workdir, "backup" if chief else f"backup_worker{task_id}")
+  backup_dir = wd.backup_dir(workdir, None if chief else task_id)
   os.makedirs(workdir, exist_ok=True)
-  results_path = os.path.join(workdir, RESULTS_FILE)
+  results_path = wd.results_path(workdir)
   if chief:
     _check_config(workdir, cfg, backup_dir, log)
-  if os.path.exists(results_path):
-    with open(results_path) as f:
-      results = json.load(f)
+  results = wd.load_results(workdir)
+  if results is not None:
     if results.get("epochs", 0) >= cfg.train.epochs:
       log(f"Run in {workdir} has finished already ({results_path}); test log-likelihood "
           f"{results['test_log_likelihood']:.2f} nats (K={results['eval_num_samples']}).")
@@ -556,7 +521,7 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
                   steps_per_execution=spe)
   # The stream starts where the backup left off: epoch e's batches are a function of
   # (seed, e), so a resumed run trains on what an uninterrupted one would.
-  initial_epoch = min(backup_epoch(backup_dir), cfg.train.epochs)
+  initial_epoch = min(wd.backup_epoch(backup_dir), cfg.train.epochs)
   train_ds = tfiw_data.train_dataset(splits.train, cfg.data.batch_size, cfg.seed,
                                      splits.dynamic, start_batch=initial_epoch * steps)
   valid = splits.valid if splits.valid is not None else splits.test
@@ -565,14 +530,13 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
       not splits.dynamic else tfiw_data.binarize(valid[:cfg.train.validation_examples],
                                                  tfiw_data.TEST_BINARIZATION_SEED),
       batch_size=100)
-  history_path = os.path.join(out_dir, HISTORY_FILE)
   callbacks = [
       StopOnNonFinite(steps, backup_dir),  # first: before anything saves the epoch
-      EpochLog(history_path),
+      EpochLog(out_dir),
       # delete_checkpoint=False: the backup outlives fit, so a run stopped after training
       # (during evaluation) resumes without retraining.
       keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
-      keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")),
+      keras.callbacks.TensorBoard(wd.tensorboard_dir(out_dir)),
       *extra_callbacks,
   ]
   log(f"Training {cfg.method.name} (K={cfg.method.num_samples}) on {cfg.data.name}: "
@@ -586,8 +550,8 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
             validation_data=valid_ds, validation_freq=cfg.train.validation_freq,
             callbacks=callbacks, verbose=fit_verbosity(cfg.train.verbose), shuffle=False)
   train_seconds = time.time() - start
-  model.save(os.path.join(out_dir, MODEL_FILE))
-  history = read_history(history_path)
+  model.save(wd.model_path(out_dir))
+  history = wd.read_history(out_dir)
   last = history.get(str(cfg.train.epochs - 1), {})
 
   subset = eval_subset(cfg, splits.test.shape[0])  # (test_log_likelihood takes it)
@@ -602,7 +566,7 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
     bad = int(np.flatnonzero(~np.isfinite(lp))[0])
     raise NonFiniteError(f"the test log-likelihood is non-finite ({lp[bad]} for test "
                          f"example {bad if subset is None else int(subset[bad])}); "
-                         f"{RESULTS_FILE} was not written")
+                         f"{wd.RESULTS_FILE} was not written")
   results = {
       "method": cfg.method.name, "dataset": cfg.data.name, "data_source": splits.source,
       "data_dir": cfg.data.data_dir or os.environ.get("TFIW_DATA_DIR", ""),
@@ -619,22 +583,12 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   if not chief:  # every worker took part in the (collective) evaluation; the chief writes
     shutil.rmtree(out_dir, ignore_errors=True)
     return results
-  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "eval"))
+  writer = tf.summary.create_file_writer(wd.eval_tensorboard_dir(workdir))
   with writer.as_default():
     tf.summary.scalar("test_log_likelihood", results["test_log_likelihood"],
                       step=int(model.optimizer.iterations.numpy()))
-  _write_json(results_path, results)
+  wd.write_json(results_path, results)
   log(f"Test log-likelihood ({cfg.data.name}, K={cfg.eval.num_samples}, {len(lp)} examples): "
       f"{results['test_log_likelihood']:.2f} ± {results['test_log_likelihood_stderr']:.2f} nats")
   return results
 
-
-def load_run(workdir):
-  """(config, trained model) of a finished run in ``workdir``."""
-  model_path = os.path.join(workdir, MODEL_FILE)
-  if not os.path.exists(model_path):
-    raise FileNotFoundError(f"{model_path} not found: train first with "
-                            f"python -m zoo.train --config=... --workdir={workdir}")
-  with open(os.path.join(workdir, CONFIG_FILE)) as f:
-    cfg = ml_collections.ConfigDict(json.load(f))
-  return cfg, keras.models.load_model(model_path)

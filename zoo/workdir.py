@@ -1,0 +1,204 @@
+"""The layout of a run directory: every path inside one, and how to read and write its files.
+
+Every tool that reads or writes a run directory (``zoo.train``, ``zoo.evaluate``,
+``zoo.diagnose``, ``zoo.diagnose_sbn``, ``zoo.reproduce``, ``export.savedmodel``) goes
+through these functions; none joins file names by hand, so the layout is written down once,
+here. Importing this module is cheap (``os`` and ``json``; Keras, TensorFlow and
+ml_collections are imported by the functions that need them).
+
+A ``zoo.train`` run directory::
+
+  config.json         the run's config (``load_config``); a resumed run must match it in
+                      every field that shapes the training trajectory
+  backup/             Keras BackupAndRestore state (weights incl. the step seed counter,
+                      optimizer, epoch): the resume point, written at the end of each epoch;
+                      ``training_metadata.json`` inside holds the epochs done
+                      (``backup_epoch``), ``latest.weights.h5`` the weights
+  backup_worker<i>/   (multi_worker only) non-chief worker i's own backup; non-chief workers
+                      write everything else to a temporary directory
+  history.json        per-epoch training/validation logs {"<epoch>": {metric: value}}
+  tensorboard/        TensorBoard logs; tensorboard/eval/ the evaluations' scalars and images
+  model.keras         the trained model, native Keras format (``load_model``)
+  results.json        the final evaluation of zoo.train; its presence marks the run finished
+  evaluation.json     zoo.evaluate's summary; samples.png and reconstructions.png beside it
+  diagnostics/        zoo.diagnose's default output folder (snr.json, snr.png)
+  grad_variance.json  zoo.diagnose_sbn's default output
+
+A ``zoo.reproduce`` row directory (``<workdir_root>/<table>/<row>/``) has ``config.json``
+and ``backup/`` as above, ``curve.json`` (the learning curve with the checkpoint
+evaluations) instead of ``history.json`` and ``model.keras`` (its models are exported as
+SavedModels elsewhere), and ``ais.json`` where ``docs/ais_eval.py`` ran on the row.
+
+The SavedModel written by ``export.savedmodel`` lives wherever ``--output`` says, not in
+the run directory; its own layout (``assets/config.json``) is ``tfiw.export``'s.
+"""
+import json
+import os
+
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.json"
+MODEL_FILE = "model.keras"
+RESULTS_FILE = "results.json"
+EVALUATION_FILE = "evaluation.json"
+BACKUP_DIR = "backup"
+TENSORBOARD_DIR = "tensorboard"
+EVAL_TENSORBOARD_DIR = "eval"  # inside TENSORBOARD_DIR
+PICTURES = ("samples", "reconstructions")  # zoo.evaluate's <name>.png
+DIAGNOSTICS_DIR = "diagnostics"
+GRAD_VARIANCE_FILE = "grad_variance.json"
+CURVE_FILE = "curve.json"
+AIS_FILE = "ais.json"
+# Keras's BackupAndRestore names these inside the backup folder (keras.callbacks).
+BACKUP_METADATA_FILE = "training_metadata.json"
+BACKUP_WEIGHTS_FILE = "latest.weights.h5"
+
+
+# ---- paths ---------------------------------------------------------------------------------
+def config_path(workdir):
+  return os.path.join(workdir, CONFIG_FILE)
+
+
+def history_path(workdir):
+  return os.path.join(workdir, HISTORY_FILE)
+
+
+def model_path(workdir):
+  return os.path.join(workdir, MODEL_FILE)
+
+
+def results_path(workdir):
+  return os.path.join(workdir, RESULTS_FILE)
+
+
+def evaluation_path(workdir):
+  return os.path.join(workdir, EVALUATION_FILE)
+
+
+def picture_path(workdir, name):
+  """``<workdir>/<name>.png`` for one of ``PICTURES``."""
+  if name not in PICTURES:
+    raise ValueError(f"unknown picture {name!r}; valid: {list(PICTURES)}")
+  return os.path.join(workdir, f"{name}.png")
+
+
+def backup_dir(workdir, worker=None):
+  """The BackupAndRestore folder: ``backup/``, or ``backup_worker<i>/`` for non-chief
+  worker ``i`` of a multi-worker run (``worker=None``: the chief's)."""
+  return os.path.join(workdir, BACKUP_DIR if worker is None else f"{BACKUP_DIR}_worker{worker}")
+
+
+def backup_weights_path(workdir, worker=None):
+  """The weights of the last finished epoch, as BackupAndRestore saved them."""
+  return os.path.join(backup_dir(workdir, worker), BACKUP_WEIGHTS_FILE)
+
+
+def tensorboard_dir(workdir):
+  return os.path.join(workdir, TENSORBOARD_DIR)
+
+
+def eval_tensorboard_dir(workdir):
+  """Where the evaluations (zoo.train's final one, zoo.evaluate's) log to TensorBoard."""
+  return os.path.join(workdir, TENSORBOARD_DIR, EVAL_TENSORBOARD_DIR)
+
+
+def diagnostics_dir(workdir):
+  return os.path.join(workdir, DIAGNOSTICS_DIR)
+
+
+def grad_variance_path(workdir):
+  return os.path.join(workdir, GRAD_VARIANCE_FILE)
+
+
+def row_dir(root, table, row):
+  """A zoo.reproduce row's directory: ``<root>/<table>/<row>``."""
+  return os.path.join(root, table, row)
+
+
+def curve_path(workdir):
+  return os.path.join(workdir, CURVE_FILE)
+
+
+def ais_path(workdir):
+  return os.path.join(workdir, AIS_FILE)
+
+
+# ---- reading and writing -------------------------------------------------------------------
+def read_json(path, default=None):
+  """The JSON in ``path``, or ``default`` if there is no such file."""
+  if not os.path.exists(path):
+    return default
+  with open(path) as f:
+    return json.load(f)
+
+
+def write_json(path, obj, indent=2, allow_nan=False):
+  """Atomic JSON write: a kill mid-write leaves the old file. The temporary name carries
+  the process id, so two processes writing the same file never share one. NaN/inf are
+  refused unless ``allow_nan`` (results must be finite; a learning curve may not be)."""
+  text = json.dumps(obj, indent=indent, allow_nan=allow_nan)
+  tmp = f"{path}.{os.getpid()}.tmp"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def load_config_dict(workdir):
+  """config.json of the run in ``workdir`` as a plain dict (None if there is none)."""
+  return read_json(config_path(workdir))
+
+
+def load_config(workdir):
+  """config.json of the run in ``workdir`` as an ``ml_collections.ConfigDict``."""
+  import ml_collections
+  path = config_path(workdir)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: {workdir} is not a zoo.train run directory")
+  return ml_collections.ConfigDict(read_json(path))
+
+
+def read_history(workdir):
+  """history.json: {"<epoch>": {metric: value}} ({} before the first epoch ends)."""
+  return read_json(history_path(workdir), {})
+
+
+def write_history_epoch(workdir, epoch, logs):
+  """Record (or replace: an epoch redone after a kill) one epoch's logs in history.json."""
+  history = read_history(workdir)
+  history[str(epoch)] = logs
+  write_json(history_path(workdir), history)
+
+
+def load_results(workdir):
+  """results.json (the final evaluation), or None if the run has not finished."""
+  return read_json(results_path(workdir))
+
+
+def backup_epoch(backup):
+  """Epochs finished according to the BackupAndRestore state in the folder ``backup``
+  (``backup_dir(workdir)``, or a worker's); 0 if there is none."""
+  meta = read_json(os.path.join(backup, BACKUP_METADATA_FILE), {})
+  return int(meta.get("epoch", 0))
+
+
+def _need_model(workdir):
+  path = model_path(workdir)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: train first with python -m zoo.train "
+                            f"--config=... --workdir={workdir} (a run writes {MODEL_FILE} "
+                            "when its training ends)")
+  return path
+
+
+def load_model(workdir):
+  """The trained model of the run in ``workdir`` (``model.keras``); FileNotFoundError
+  with the command to train it if there is none."""
+  path = _need_model(workdir)
+  import keras
+  import tfiw  # noqa: F401  (registers the model classes for deserialisation)
+  return keras.models.load_model(path)
+
+
+def load_run(workdir):
+  """(config as a ConfigDict, trained model) of the run in ``workdir``."""
+  _need_model(workdir)
+  return load_config(workdir), load_model(workdir)

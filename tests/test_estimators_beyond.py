@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import tfiw
-from tfiw import bounds, diagnostics, estimators, testing_oracles as oracles
+from tfiw import bounds, diagnostics, estimators, testing as oracles
 from tfiw.testing import LinearGaussian, tiny_binary_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -154,7 +154,7 @@ def test_piwae_and_ciwae_are_their_parts(lg):
     assert np.max(np.abs(grads(exact, x, 0)[1])) < 1e-4
 
 
-# (objective name in tfiw.testing_oracles, model class, options, samples drawn per example)
+# (objective name in tfiw.testing, model class, options, samples drawn per example)
 FORMULA_CASES = {
     "vae": ("elbo", tfiw.VAE, dict(num_samples=4), 4),
     "iwae": ("iwae", tfiw.IWAE, dict(num_samples=4), 4),

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 import tfiw
-from tfiw import diagnostics_sbn, score_function, testing_oracles as oracles
+from tfiw import diagnostics_sbn, score_function, testing as oracles
 from tfiw import distributions as dists
 from tfiw.testing import tiny_binary_data
 

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import tfiw
-from tfiw import gp
+from tfiw import gp, testing
 from tfiw.models.vae_dgp import VAEDGP
 
 
@@ -26,11 +26,11 @@ def test_uncollapsed_bound_at_optimal_q_equals_titsias_float64(whiten):
   x, y, z = _regression()
   kernel = gp.ard_rbf(tf.constant(1.3, tf.float64), tf.constant([0.8, 1.5], tf.float64))
   noise = tf.constant(0.05, tf.float64)
-  q_mu, q_sqrt = gp.optimal_q_u(kernel, z, x, y, noise, whiten=whiten, jitter=1e-8)
-  elbo = gp.uncollapsed_bound(kernel, z, x, y, q_mu, q_sqrt, noise, whiten=whiten, jitter=1e-8)
-  titsias = gp.titsias_bound(kernel, z, x, y, noise, jitter=1e-8)
+  q_mu, q_sqrt = testing.optimal_q_u(kernel, z, x, y, noise, whiten=whiten, jitter=1e-8)
+  elbo = testing.uncollapsed_bound(kernel, z, x, y, q_mu, q_sqrt, noise, whiten=whiten, jitter=1e-8)
+  titsias = testing.titsias_bound(kernel, z, x, y, noise, jitter=1e-8)
   np.testing.assert_allclose(elbo.numpy(), titsias.numpy(), atol=1e-6)
-  worse = gp.uncollapsed_bound(kernel, z, x, y, q_mu + 0.1, q_sqrt, noise, whiten=whiten,
+  worse = testing.uncollapsed_bound(kernel, z, x, y, q_mu + 0.1, q_sqrt, noise, whiten=whiten,
                                jitter=1e-8)
   assert worse.numpy() < titsias.numpy()
   # With Z = X (M = N) Titsias's bound is the exact log marginal likelihood.
@@ -38,7 +38,7 @@ def test_uncollapsed_bound_at_optimal_q_equals_titsias_float64(whiten):
   exact = sum(tfiw.distributions.tfd.MultivariateNormalTriL(
       tf.zeros(len(x), tf.float64), tf.linalg.cholesky(kxx)).log_prob(y[:, j]).numpy()
       for j in range(y.shape[1]))
-  np.testing.assert_allclose(gp.titsias_bound(kernel, x, x, y, noise, jitter=1e-10).numpy(),
+  np.testing.assert_allclose(testing.titsias_bound(kernel, x, x, y, noise, jitter=1e-10).numpy(),
                              exact, atol=1e-4)
 
 
@@ -47,8 +47,8 @@ def test_kl_whitened_and_unwhitened_agree():
   kernel = gp.ard_rbf(tf.constant(1.0, tf.float64), tf.constant([1.0, 1.0], tf.float64))
   noise = tf.constant(0.1, tf.float64)
   kmm = kernel.matrix(z, z)
-  mu_w, sq_w = gp.optimal_q_u(kernel, z, x, y, noise, whiten=True, jitter=1e-8)
-  mu_u, sq_u = gp.optimal_q_u(kernel, z, x, y, noise, whiten=False, jitter=1e-8)
+  mu_w, sq_w = testing.optimal_q_u(kernel, z, x, y, noise, whiten=True, jitter=1e-8)
+  mu_u, sq_u = testing.optimal_q_u(kernel, z, x, y, noise, whiten=False, jitter=1e-8)
   np.testing.assert_allclose(gp.kl_q_u(mu_w, sq_w).numpy(),
                              gp.kl_q_u(mu_u, sq_u, kmm, whiten=False, jitter=1e-8).numpy(),
                              rtol=1e-5)
@@ -74,11 +74,11 @@ def test_single_layer_model_without_recognition_is_sparse_gp_regression():
   kernel64 = gp.ard_rbf(tf.constant(1.2, tf.float64), tf.constant([0.9, 1.4], tf.float64))
   noise = tf.constant(0.08, tf.float64)
   jitter = layer.jitter
-  q_mu, q_sqrt = gp.optimal_q_u(kernel64, z, x, y, noise, whiten=True, jitter=jitter)
+  q_mu, q_sqrt = testing.optimal_q_u(kernel64, z, x, y, noise, whiten=True, jitter=jitter)
   layer.q_mu.assign(tf.cast(q_mu, tf.float32))
   layer.q_sqrt.assign(tf.cast(q_sqrt, tf.float32))
   bound = model.conditional_bound(x.astype(np.float32), y.astype(np.float32)).numpy()
-  titsias = gp.titsias_bound(kernel64, z, x, y, noise, jitter=jitter).numpy()
+  titsias = testing.titsias_bound(kernel64, z, x, y, noise, jitter=jitter).numpy()
   np.testing.assert_allclose(bound, titsias, rtol=2e-3)
   # Minibatch scaling: (N/B) * the ELBO of a batch; the full batch with num_data=N is equal.
   np.testing.assert_allclose(
@@ -159,7 +159,7 @@ def two_point_gplvm():
   layer = model.gp_layers[0]
   layer.inducing.assign(np.linspace(-3, 3, 6)[:, None].astype(np.float32))
   loc, _ = model.encode(y)  # q(u): Titsias's optimum for X at q(x|y)'s means
-  q_mu, q_sqrt = gp.optimal_q_u(layer.kernel(), layer.inducing, loc, y - layer.bias,
+  q_mu, q_sqrt = testing.optimal_q_u(layer.kernel(), layer.inducing, loc, y - layer.bias,
                                 layer.noise_variance, jitter=1e-4)
   layer.q_mu.assign(q_mu)
   layer.q_sqrt.assign(q_sqrt)

@@ -43,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfiw import distributions as dists
+from tfiw.progress import Progress
 
 INITIALS = ("q", "prior")
 
@@ -65,15 +66,13 @@ def sigmoid_schedule(num_steps, sharpness=4.0):
 
 def check_model(model):
   """Raise ``ValueError`` (saying why) for models AIS does not apply to."""
-  from tfiw.models.iwae_r import IWAER
-  from tfiw.models.vae_dgp import VAEDGP
   if not model.latents.reparameterizable:
     raise ValueError(f"AIS with HMC needs continuous latents; {type(model).__name__} has "
                      "discrete ones (sigmoid belief net): use the IWAE estimate instead")
-  if isinstance(model, IWAER):
+  if model.family == "random_weights":
     raise ValueError("AIS does not apply to IWAE-R: its p(x | z) is an integral over the "
                      "network weights, so log p(x, z) cannot be evaluated exactly")
-  if isinstance(model, VAEDGP) and model.gp_hidden:
+  if model.family == "gp" and model.gp_hidden:
     raise ValueError("AIS needs a deterministic log p(x, z); VAE-DGP's hidden GP layers "
                      "are sampled, so it applies to gp_hidden=[] (one GP layer) only")
 
@@ -208,11 +207,10 @@ def _summarise(log_w):
 
 def _run_blocks(model, x, z_start, betas, num_chains, leapfrog_steps, initial, init_step,
                 pilot_chains, target_accept, batch_size, seed, jit_compile, verbose, label):
-  from tfiw.evaluation import _Progress
   model.build()
   fn = _block_fn(model, initial, leapfrog_steps, target_accept, jit_compile)
   n = x.shape[0]
-  progress = _Progress(n, label, verbose)
+  progress = Progress(n, label, verbose)
   outs = []
   for i, lo in enumerate(range(0, n, batch_size)):
     xb = tf.constant(x[lo:lo + batch_size])

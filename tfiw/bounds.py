@@ -37,11 +37,6 @@ def miwae_bound(log_w, num_groups):
   return tf.reduce_mean(log_mean_exp(grouped, axis=1), axis=0)
 
 
-def ciwae_bound(log_w, beta):
-  """CIWAE(beta) (Rainforth et al. 2018): beta * ELBO + (1 - beta) * IWAE."""
-  return beta * elbo(log_w) + (1.0 - beta) * iwae_bound(log_w)
-
-
 def normalized_weights(log_w):
   """Self-normalised importance weights w~_k = w_k / sum_j w_j, shape [K, B]; sums to 1."""
   return tf.nn.softmax(log_w, axis=0)
@@ -52,5 +47,3 @@ def effective_sample_size(log_w):
   w = normalized_weights(log_w)
   return 1.0 / tf.reduce_sum(tf.square(w), axis=0)
 
-
-BOUNDS = {"elbo": elbo, "iwae": iwae_bound}

@@ -1,4 +1,4 @@
-"""Variance of score-function φ-gradients for binary-latent models (issue 5).
+"""Variance of score-function φ-gradients for binary-latent models.
 
 For a fixed model (a checkpoint) and a fixed minibatch x, each estimator's φ-gradient
 ĝ = ∇φ inference_loss is a random vector (over z ~ q). Over ``num_draws`` independent

@@ -14,6 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfiw import distributions as dists, validation
+from tfiw.ais import ais_log_likelihood, bdmc  # noqa: F401  (AIS estimates, re-exported)
+from tfiw.progress import Progress
 
 DEFAULT_BATCH = 100
 # Importance samples per chunk of the K-sample loop. On CPU under XLA, 20 (2,000 decoder
@@ -55,26 +57,6 @@ def streaming_log_mean_exp(log_w_fn, x, num_samples, chunk_size, seed):
                                (tf.constant(0), neg_inf, neg_inf))
   log_k = tf.math.log(tf.cast(num_samples, tf.float64))
   return lse - log_k, tf.exp(2.0 * lse - lse2)
-
-
-class _Progress:
-  """A one-line progress bar on stderr (no dependency; quiet when verbose=0)."""
-
-  def __init__(self, total, label, verbose):
-    self.total, self.label, self.verbose, self.start = total, label, verbose, time.time()
-
-  def update(self, done):
-    if not self.verbose:
-      return
-    frac = done / max(self.total, 1)
-    elapsed = time.time() - self.start
-    eta = elapsed / frac - elapsed if frac > 0 else float("nan")
-    bar = "=" * int(30 * frac)
-    sys.stderr.write(f"\r{self.label} [{bar:<30}] {done}/{self.total} "
-                     f"{elapsed:.0f}s elapsed, ETA {eta:.0f}s")
-    if done >= self.total:
-      sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 def _batches(x, batch_size):
@@ -176,7 +158,7 @@ def log_likelihood(model, x, num_samples=5000, seed=0, batch_size=DEFAULT_BATCH,
                                      jit_compile)
   n = x.shape[0]
   out, ess = np.zeros(n), np.zeros(n)
-  progress = _Progress(n, f"log p(x), K={num_samples}", verbose)
+  progress = Progress(n, f"log p(x), K={num_samples}", verbose)
   for b, (start, valid, chunk) in enumerate(_batches(x, batch_size)):
     batch_seed = tf.constant([seed, b], tf.int32)
     lp, e = estimate(tf.constant(chunk), tf.constant(num_samples, tf.int32), batch_seed)
@@ -215,7 +197,7 @@ def log_likelihood_distributed(model, x, strategy, num_samples=5000, seed=0,
             for v in values]
 
   out, ess = np.zeros(n), np.zeros(n)
-  progress = _Progress(n, f"log p(x), K={num_samples}, {replicas} replicas", verbose)
+  progress = Progress(n, f"log p(x), K={num_samples}, {replicas} replicas", verbose)
   for first in range(0, len(blocks), replicas):
     ids = [min(first + r, len(blocks) - 1) for r in range(replicas)]
     xs = strategy.experimental_distribute_values_from_function(
@@ -234,12 +216,13 @@ def log_likelihood_distributed(model, x, strategy, num_samples=5000, seed=0,
   return (out, ess) if return_ess else out
 
 
-def sample(model, num_samples, seed=0, mean=False):
-  """Ancestral samples from p(x), numpy [N, D]; ``mean=True`` gives E[x | z_1]."""
-  if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
-    raise ValueError(f"num_samples must be a whole number >= 1 (how many samples to "
-                     f"draw), got {num_samples!r}")
-  x, m = model.generate(int(num_samples), tf.constant([seed, 0], tf.int32))
+def sample(model, num_examples, seed=0, mean=False):
+  """``num_examples`` ancestral samples from p(x), numpy [N, D]; ``mean=True`` gives
+  E[x | z_1]. (``num_samples`` always means importance samples in tfiw.)"""
+  if isinstance(num_examples, bool) or int(num_examples) != num_examples or num_examples < 1:
+    raise ValueError(f"num_examples must be a whole number >= 1 (how many examples to "
+                     f"draw), got {num_examples!r}")
+  x, m = model.generate(int(num_examples), tf.constant([seed, 0], tf.int32))
   return (m if mean else x).numpy()
 
 
@@ -267,8 +250,7 @@ def kl_to_prior(model, x, num_samples=100, batch_size=1000, seed=0):
     # Closed form only for one Gaussian layer (a binary-latent SBN's encode is not Gaussian).
     if len(model.latent_dims) == 1 and model.latents.reparameterizable:
       loc, scale = model.encode(chunk)
-      q = dists.diag_gaussian(loc, scale)
-      kl = q.kl_divergence(dists.standard_normal(model.latent_dims[0]))
+      kl = tf.reduce_sum(dists.kl_to_normal(loc, scale), -1)
     else:
       lw = model.log_weights(chunk, num_samples, tf.constant([seed, b], tf.int32))
       kl = tf.reduce_mean(lw.log_q - model.log_prior(lw.zs), 0)
@@ -297,4 +279,3 @@ def summarize(model, x, num_samples=5000, seed=0, verbose=1, **kwargs):
 
 
 # Annealed importance sampling lives in tfiw.ais; exported here beside the IWAE estimate.
-from tfiw.ais import ais_log_likelihood, bdmc  # noqa: E402,F401  (tfiw.ais imports no evaluation at load)

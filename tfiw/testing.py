@@ -6,11 +6,13 @@ p(z) = N(0, I_d),  p(x | z) = N(W z + b, sigma^2 I_D). Then exactly
 W is built with orthogonal columns, so S is diagonal and a diagonal-Gaussian q can
 equal the exact posterior; then log w = log p(x) for every sample and every K.
 """
+import math
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfiw import distributions as dists
+from tfiw import distributions as dists, gp
 
 tfd = tfp.distributions
 
@@ -177,3 +179,117 @@ def tiny_binary_data(n=64, dim=12, seed=0):
   idx = rng.integers(0, 2, n)
   flip = rng.random((n, dim)) < 0.1
   return (protos[idx] ^ flip).astype(np.float32)
+
+
+# ---- Independent numpy oracles: the bounds and their log-weight gradients ----------------
+#Independent numpy oracles for tests: the bounds and their log-weight gradients.
+# 
+# Written from the definitions, not from ``tfiw.bounds`` (float64 numpy, max-shifted), so a
+# test can compare the library against them. ``log_w`` is [N, B], sample axis first.
+#   ELBO(N)       = (1/N) Σ_k log w_k                      d/d log w_k = 1/N
+#   IWAE(N)       = log (1/N) Σ_k w_k                      d/d log w_k = w~_k = w_k / Σ_j w_j
+#   MIWAE(M, K)   = (1/M) Σ_m IWAE(K) of rows mK..mK+K-1   d/d log w_k = w~_k within its group / M
+#   CIWAE(β)      = β ELBO(N) + (1 - β) IWAE(N)            d/d log w_k = β/N + (1 - β) w~_k
+#   PIWAE(M, K):  θ maximises IWAE(M*K), φ maximises MIWAE(M, K).
+
+
+
+def log_mean_exp(a, axis=0):
+  """log (1/n) Σ exp(a) along ``axis``."""
+  a = np.asarray(a, np.float64)
+  m = np.max(a, axis=axis, keepdims=True)
+  return np.squeeze(m, axis) + np.log(np.mean(np.exp(a - m), axis=axis))
+
+
+def self_normalised(a):
+  """w~_k = w_k / Σ_j w_j along axis 0."""
+  a = np.asarray(a, np.float64)
+  e = np.exp(a - a.max(0, keepdims=True))
+  return e / e.sum(0, keepdims=True)
+
+
+def miwae(a, m):
+  """Mean over m groups of consecutive rows of the per-group IWAE bound, [B]."""
+  k = len(a) // m
+  return np.mean([log_mean_exp(a[g * k:(g + 1) * k]) for g in range(m)], axis=0)
+
+
+def _miwae_grad(a, m):
+  k = len(a) // m
+  return np.concatenate([self_normalised(a[g * k:(g + 1) * k]) for g in range(m)]) / m
+
+
+def bound_and_grads(objective, a, num_groups=1, beta=None):
+  """(θ's bound [B], d θ-objective / d log_w [N, B], d φ-objective / d log_w [N, B])."""
+  a = np.asarray(a, np.float64)
+  n = len(a)
+  if objective == "elbo":
+    g = np.full_like(a, 1.0 / n)
+    return a.mean(0), g, g
+  if objective == "iwae":
+    g = self_normalised(a)
+    return log_mean_exp(a), g, g
+  if objective == "miwae":
+    g = _miwae_grad(a, num_groups)
+    return miwae(a, num_groups), g, g
+  if objective == "ciwae":
+    g = beta / n + (1.0 - beta) * self_normalised(a)
+    return beta * a.mean(0) + (1.0 - beta) * log_mean_exp(a), g, g
+  if objective == "piwae":
+    return log_mean_exp(a), self_normalised(a), _miwae_grad(a, num_groups)
+  raise ValueError(objective)
+
+
+# ---- Sparse-GP oracles (closed forms a VAE-DGP with observed inputs must reproduce) ------
+def uncollapsed_bound(kernel, z, x, y, q_mu, q_sqrt, noise_var, whiten=True,
+                      jitter=gp.DEFAULT_JITTER, num_data=None):
+  """Sparse GP regression ELBO with explicit q(u) (Hensman et al. 2013):
+  (N / B) Σ_n E_q(f_n)[log p(y_n | f_n)] - KL(q(u) || p(u)); y [B, P]. ``num_data``
+  N defaults to B (the whole data set in one batch)."""
+  mean, var = gp.conditional(kernel, z, x, q_mu, q_sqrt, whiten, jitter)
+  ell = tf.reduce_sum(gp.expected_gaussian_log_lik(y, mean, var, noise_var))
+  scale = 1.0 if num_data is None else tf.cast(num_data, y.dtype) / tf.cast(tf.shape(y)[0],
+                                                                            y.dtype)
+  kmm = None if whiten else kernel.matrix(z, z)
+  return scale * ell - gp.kl_q_u(q_mu, q_sqrt, kmm, whiten, jitter)
+
+
+def optimal_q_u(kernel, z, x, y, noise_var, whiten=True, jitter=gp.DEFAULT_JITTER):
+  """The q(u) that maximises the uncollapsed bound for a Gaussian likelihood (Titsias):
+  Σ = (K_mm + σ⁻² K_mn K_nm)⁻¹,  m_u = σ⁻² K_mm Σ K_mn y,  S_u = K_mm Σ K_mm,
+  shared by every output column of y [N, P]. Returns (q_mu [P, M], q_sqrt [1, M, M])
+  in the requested parameterisation (whitened: m_v = L⁻¹ m_u, S_v = L⁻¹ S_u L⁻ᵀ)."""
+  kmm = kernel.matrix(z, z) + jitter * tf.eye(tf.shape(z)[0], dtype=z.dtype)
+  kmn = kernel.matrix(z, x)
+  sigma_inv = kmm + tf.matmul(kmn, kmn, transpose_b=True) / noise_var
+  sigma = tf.linalg.inv(sigma_inv)
+  m_u = tf.matmul(kmm, tf.matmul(sigma, tf.matmul(kmn, y))) / noise_var       # [M, P]
+  s_u = tf.matmul(kmm, tf.matmul(sigma, kmm))
+  s_u = 0.5 * (s_u + tf.transpose(s_u))
+  if whiten:
+    chol = tf.linalg.cholesky(kmm)
+    m_u = tf.linalg.triangular_solve(chol, m_u, lower=True)
+    li_s = tf.linalg.triangular_solve(chol, s_u, lower=True)
+    s_u = tf.linalg.triangular_solve(chol, tf.transpose(li_s), lower=True)
+    s_u = 0.5 * (s_u + tf.transpose(s_u))
+  return tf.transpose(m_u), tf.linalg.cholesky(s_u)[None]
+
+
+def titsias_bound(kernel, z, x, y, noise_var, jitter=gp.DEFAULT_JITTER):
+  """Collapsed bound (Titsias 2009), summed over the columns of y [N, P]:
+  Σ_p log N(y_p | 0, Q_nn + σ² I) - P tr(K_nn - Q_nn) / (2σ²),  Q_nn = K_nm K_mm⁻¹ K_mn,
+  computed with B = I + AAᵀ, A = L⁻¹ K_mn / σ (matrix determinant and inversion lemmas)."""
+  n = tf.cast(tf.shape(x)[0], y.dtype)
+  p = tf.cast(tf.shape(y)[1], y.dtype)
+  sigma = tf.sqrt(tf.cast(noise_var, y.dtype))
+  chol = gp.cholesky(kernel.matrix(z, z), jitter)
+  a = tf.linalg.triangular_solve(chol, kernel.matrix(z, x), lower=True) / sigma
+  b = tf.eye(tf.shape(z)[0], dtype=y.dtype) + tf.matmul(a, a, transpose_b=True)
+  lb = tf.linalg.cholesky(b)
+  c = tf.linalg.triangular_solve(lb, tf.matmul(a, y), lower=True) / sigma
+  log_det = 2.0 * tf.reduce_sum(tf.math.log(tf.linalg.diag_part(lb))) + n * tf.math.log(
+      noise_var)
+  log_marg = (-0.5 * p * n * math.log(2 * math.pi) - 0.5 * p * log_det -
+              0.5 * tf.reduce_sum(tf.square(y)) / noise_var + 0.5 * tf.reduce_sum(tf.square(c)))
+  trace = tf.reduce_sum(gp.kernel_diag(kernel, x)) / noise_var - tf.reduce_sum(tf.square(a))
+  return log_marg - 0.5 * p * trace

@@ -412,7 +412,7 @@ class LatentVariableModel(StepModel):
     return evaluation.log_likelihood(self, x, num_samples=num_samples, seed=seed, **kwargs)
 
   def sample(self, num_examples, seed=0, mean=False):
-    """Ancestral samples x ~ p(x); ``mean=True`` returns E[x | z_1] instead."""
+    """``num_examples`` ancestral samples x ~ p(x); ``mean=True`` returns E[x | z_1]."""
     from tfiw import evaluation
     return evaluation.sample(self, num_examples, seed=seed, mean=mean)
 

@@ -232,14 +232,6 @@ class VAEDGP(LatentVariableModel):
           "num_train=N, call model.init_from_data(x_train), or fit on an array")
     return self.kl_u() / float(self.num_train)
 
-  def set_inducing_from_data(self, x, seed=0):
-    """Initialise the top layer's inducing inputs at encoded data points (common practice)."""
-    self.build()
-    rng = np.random.default_rng(seed)
-    idx = rng.choice(len(x), self.num_inducing, replace=len(x) < self.num_inducing)
-    loc, _ = self.encode(np.asarray(x, np.float32)[idx])
-    self.gp_layers[0].inducing.assign(loc + 0.01 * rng.standard_normal(loc.shape))
-
   def kl_u(self):
     """Σ_l KL(q(u_l) || p(u_l)) in nats (for the whole data set)."""
     return tf.add_n([layer.kl() for layer in self.gp_layers])

@@ -15,7 +15,7 @@ construction with a ValueError that lists the valid ones.
 To add an estimator: a subclass of ``Estimator`` in one of these modules and one
 ``ESTIMATORS`` entry; the Keras step needs no change.
 """
-from tfiw.estimators.base import ALL_OBJECTIVES, Estimator
+from tfiw.estimators.base import Estimator
 from tfiw.estimators.em import REM, RWS
 from tfiw.estimators.pathwise import DReG, DReGRWS, Reparameterized, STL
 from tfiw.estimators.score import NVIL, VIMCO, Reinforce
@@ -34,8 +34,7 @@ def get_estimator(name, **options):
 def supported(family, objective):
   """Names of the estimators that support ``family`` with ``objective``."""
   return sorted(n for n, e in ESTIMATORS.items()
-                if family in e.families and (e.objectives is ALL_OBJECTIVES or
-                                             objective in e.objectives))
+                if family in e.families and e.supports_objective(objective))
 
 
 __all__ = ["ESTIMATORS", "Estimator", "get_estimator", "supported"]

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from tfiw import bounds
-from tfiw.estimators.base import ALL_OBJECTIVES, Estimator
+from tfiw.estimators.base import Estimator
 from tfiw.losses import Step, zero_valued
 
 REPARAMETERIZED_FAMILIES = ("gaussian", "random_weights", "gp")
@@ -84,7 +84,7 @@ class DReG(Reparameterized):
 
 class DReGRWS(DReG):
   name = "dreg_rws"
-  objectives = tuple(o for o in ALL_OBJECTIVES if o != "vr")
+  objectives = ("elbo", "iwae", "miwae", "ciwae", "piwae")  # the grouped-IWAE objectives
 
   def surrogate(self, objective, log_w, log_w_stl):
     return objective.rws_surrogate(log_w, log_w_stl)

@@ -381,7 +381,7 @@ def test_messages_for_wrong_shapes_empty_data_and_negative_sample_counts():
   with pytest.raises(validation.DataError, match=r"input_dim=12"):
     model.fit(np.zeros((4, D + 1), np.float32), epochs=1, verbose=0)
   for bad in (-1, 0, 2.5):
-    with pytest.raises(ValueError, match="num_samples must be a whole number >= 1"):
+    with pytest.raises(ValueError, match="num_examples must be a whole number >= 1"):
       model.sample(bad)
   assert model.log_prob(np.zeros((0, D), np.float32), num_samples=2).shape == (0,)
 

@@ -9,9 +9,8 @@ our curve; a later change that verifies a number fills ``nll`` with its page.
   vimco_sbn3_k5      Mnih & Rezende 2016 (arXiv:1602.06725), Table 2: SBN 200-200-200, K=5
   vimco_sbn3_k50     same, K=50
   nvil_sbn3          Mnih & Gregor 2014 (arXiv:1402.0030), Table 1: SBN 200-200-200
-  rws_k5             Bornschein & Bengio 2015 (arXiv:1406.2751), Table 1; needs RWS on SBNs
-                     (configs/rws.py trains Gaussian latents only today: this row trains
-                     tfiw's Gaussian RWS in Burda's 1-layer net, with no paper number)
+  rws_k5             Bornschein & Bengio 2015 (arXiv:1406.2751), Table 1: RWS on sigmoid
+                     belief nets (here the 200-200-200 SBN of the rows above, wake-φ, K=5)
   miwae_8_8 / piwae_8_8 / ciwae_05   Rainforth et al. 2018 (arXiv:1802.04537), sec. 5:
                      M*K = 64 on MNIST, reported as plots in the paper
   dreg_k64           Tucker et al. 2019 (arXiv:1810.04152), Table/Fig. of IWAE-DReG, K=64,
@@ -37,9 +36,9 @@ ROWS = {
         method="nvil", arg="layers=3", nll=None,
         source=_NONE + "Mnih & Gregor 2014, Table 1 (SBN 200-200-200)"),
     "rws_k5": common.Row(
-        method="rws", arg="k=5", nll=None,
-        source=_NONE + "Bornschein & Bengio 2015, Table 1 (SBN); tfiw's RWS trains Gaussian "
-                       "latents only, so this row is not the paper's model"),
+        method="rws", arg="k=5,latents=bernoulli,layers=3", nll=None,
+        source=_NONE + "Bornschein & Bengio 2015, Table 1 (SBN; here the 200-200-200 SBN of "
+                       "the VIMCO and NVIL rows, wake-φ, K=5)"),
     "miwae_8_8": common.Row(
         method="miwae", arg="m=8,k=8", nll=None, dataset="mnist",
         source=_NONE + "Rainforth et al. 2018, sec. 5 (plots only)"),

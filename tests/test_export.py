@@ -37,6 +37,10 @@ def test_signatures_and_agreement_with_in_process_estimate(binary_export):
   # The signatures run TensorFlow's kernels: the same draws as the uncompiled estimator.
   np.testing.assert_allclose(exported, model.log_prob(x, num_samples=30, seed=4,
                                                       jit_compile=False), atol=1e-3)
+  # Fewer rows than a block (100): still the in-process numbers (one block of 7 rows).
+  few = loaded.signatures["log_prob"](x=tf.constant(x[:7]))["log_prob"].numpy()
+  np.testing.assert_allclose(few, model.log_prob(x[:7], num_samples=30, seed=4,
+                                                 jit_compile=False), atol=1e-3)
   k7 = loaded.signatures["log_prob_k"](x=tf.constant(x), num_samples=tf.constant(7))
   np.testing.assert_allclose(k7["log_prob"], model.log_prob(x, num_samples=7, seed=4,
                                                             jit_compile=False), atol=1e-3)

@@ -67,6 +67,9 @@ def blocked_log_likelihood(model, x, num_samples, seed, batch_size, chunk_size):
   estimate = evaluation.make_estimator_fn(model)
   n = tf.shape(x)[0]
   chunk = tf.minimum(tf.cast(chunk_size, tf.int32), num_samples)
+  # Fewer rows than a block: one block of all of them, as evaluation.log_likelihood does
+  # (its draws depend on the block's shape, so the numbers agree only if the blocks do).
+  batch_size = tf.maximum(1, tf.minimum(tf.constant(batch_size, tf.int32), n))
   num_blocks = (n + batch_size - 1) // batch_size
 
   def body(b, out):

@@ -6,7 +6,8 @@ draws we report, per estimator,
   total_variance     tr Cov[ĝ] = Σ_p Var[ĝ_p]        (the number baselines reduce)
   mean_grad_sq_norm  ||E[ĝ]||^2 (Monte Carlo mean)
   relative_variance  tr Cov[ĝ] / ||E[ĝ]||^2          (scale-free; 1/SNR)
-Estimators (``name`` or ``name:K``):
+Estimators (``name`` or ``name:K``; each is an estimator of ``tfiw.estimators`` with an
+objective, ``SPECS``):
   reinforce[:K]       ELBO, learning signal l = log w, no baseline (default K=1)
   nvil                ELBO, l - b(x) - c with the model's own baseline network and running
                       mean (NVIL models only); reported without the 1/max(1, sqrt(v))
@@ -24,33 +25,36 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfiw import score_function
+from tfiw import estimators, objectives
 
 DEFAULT_ESTIMATORS = ("reinforce", "nvil", "iwae_reinforce:5", "vimco:5", "vimco:50")
+# Diagnostic names -> (estimator in tfiw.estimators.ESTIMATORS, objective, default K).
+SPECS = {"reinforce": ("reinforce", "elbo", 1), "nvil": ("nvil", "elbo", 1),
+         "iwae_reinforce": ("reinforce", "iwae", 5), "vimco": ("vimco", "iwae", 5)}
 
 
 def parse_estimator(spec):
   """'vimco:5' -> ('vimco', 5); 'nvil' -> ('nvil', 1); 'vimco' -> ('vimco', 5)."""
   name, _, k = spec.partition(":")
-  valid = ("reinforce", "nvil", "iwae_reinforce", "vimco")
-  if name not in valid:
-    raise ValueError(f"unknown estimator {name!r}; valid: {list(valid)}")
-  k = int(k) if k else (5 if name in ("vimco", "iwae_reinforce") else 1)
+  if name not in SPECS:
+    raise ValueError(f"unknown estimator {name!r}; valid: {sorted(SPECS)}")
+  k = int(k) if k else SPECS[name][2]
   if name == "vimco" and k < 2:
     raise ValueError("vimco needs K >= 2")
   return name, k
 
 
 def estimator_losses(model, x, name, num_samples, seed, normalize=False):
-  """``Losses`` of estimator ``name`` evaluated with ``model``'s p and q (any SBN)."""
-  lw = model.log_weights(x, num_samples, seed, reparameterize=False)
-  if name == "nvil":
+  """The ``Step`` of estimator ``name`` with K = ``num_samples`` on ``model``'s p and q
+  (any family the estimator supports), through the estimator registry. ``nvil`` uses the
+  model's own baseline network and running mean (NVIL models only)."""
+  estimator_name, objective_name, _ = SPECS[name]
+  objective = objectives.get_objective(objective_name)
+  if estimator_name == "nvil":
     if model.estimator.name != "nvil":
       raise ValueError("the nvil estimator needs an NVIL model (its baseline network)")
-    scale = tf.sqrt(model.signal_var) if normalize else tf.constant(1.0)
-    return score_function.nvil(lw.log_w, lw.log_q, model.estimator.baseline(model, x),
-                               model.signal_mean, scale)[0]
-  return score_function.ESTIMATORS[name](lw.log_w, lw.log_q)
+    return model.estimator.step(model, x, seed, objective, num_samples, normalize=normalize)
+  return estimators.get_estimator(estimator_name).step(model, x, seed, objective, num_samples)
 
 
 def make_gradient_fn(model, name, num_samples, normalize=False, jit_compile=True):

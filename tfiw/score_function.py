@@ -137,5 +137,3 @@ def iwae_reinforce(log_w, log_q, objective_fn=bounds.iwae_bound):
   inference_loss = -tf.reduce_mean(bound) - _surrogate(signal, log_q)
   return Losses(model_loss, inference_loss, bound, bounds.effective_sample_size(log_w))
 
-
-ESTIMATORS = {"reinforce": reinforce, "iwae_reinforce": iwae_reinforce, "vimco": vimco}

@@ -22,26 +22,33 @@ from tfiw.losses import Step
 SCORE_FAMILIES = ("gaussian", "bernoulli")
 
 
-def _log_weights(model, x, seed):
-  return model.log_weights(x, model.objective.num_samples(model.num_samples), seed,
-                           reparameterize=False)
-
-
-class Reinforce(Estimator):
-  name = "reinforce"
+class ScoreFunction(Estimator):
+  """Base: ``losses`` is ``step`` at the model's objective and K; ``step`` takes others
+  (the variance diagnostics compare estimators at one checkpoint, ``tfiw.diagnostics_sbn``)."""
   families = SCORE_FAMILIES
-  objectives = ("elbo", "iwae", "vr")
 
   def losses(self, model, x, seed):
-    lw = _log_weights(model, x, seed)
-    if model.objective.decomposable:
+    return self.step(model, x, seed, model.objective, model.num_samples)
+
+  @staticmethod
+  def _log_weights(model, x, seed, objective, num_samples):
+    return model.log_weights(x, objective.num_samples(num_samples), seed,
+                             reparameterize=False)
+
+
+class Reinforce(ScoreFunction):
+  name = "reinforce"
+  objectives = ("elbo", "iwae", "vr")
+
+  def step(self, model, x, seed, objective, num_samples):
+    lw = self._log_weights(model, x, seed, objective, num_samples)
+    if objective.decomposable:
       return Step.of(score_function.reinforce(lw.log_w, lw.log_q))
-    return Step.of(score_function.iwae_reinforce(lw.log_w, lw.log_q, model.objective.value))
+    return Step.of(score_function.iwae_reinforce(lw.log_w, lw.log_q, objective.value))
 
 
-class VIMCO(Estimator):
+class VIMCO(ScoreFunction):
   name = "vimco"
-  families = SCORE_FAMILIES
   objectives = ("iwae", "vr")
 
   def check(self, model):
@@ -50,18 +57,17 @@ class VIMCO(Estimator):
       raise ValueError(f"VIMCO needs num_samples >= 2 (leave-one-out baselines), "
                        f"got {model.num_samples}")
 
-  def losses(self, model, x, seed):
-    lw = _log_weights(model, x, seed)
-    return Step.of(score_function.vimco(lw.log_w, lw.log_q, model.objective.value))
+  def step(self, model, x, seed, objective, num_samples):
+    lw = self._log_weights(model, x, seed, objective, num_samples)
+    return Step.of(score_function.vimco(lw.log_w, lw.log_q, objective.value))
 
 
-class NVIL(Estimator):
+class NVIL(ScoreFunction):
   """Options: baseline_hidden (tanh units of b(x); the paper: one layer of 100),
   input_baseline (use b(x), else only c), variance_normalization (divide by
   max(1, sqrt(v)), else by 1), decay (α of c ← αc + (1-α) mean(l - b) and
   v ← αv + (1-α) mean((l - b - c)²); the paper: 0.8)."""
   name = "nvil"
-  families = SCORE_FAMILIES
   objectives = ("elbo",)
   OPTIONS = {"baseline_hidden": [100], "input_baseline": True,
              "variance_normalization": True, "decay": 0.8}
@@ -102,8 +108,10 @@ class NVIL(Estimator):
       return tf.zeros(tf.shape(x)[:1])
     return model.baseline_net(x)[:, 0]
 
-  def losses(self, model, x, seed, normalize=None):
-    lw = _log_weights(model, x, seed)
+  def step(self, model, x, seed, objective, num_samples, normalize=None):
+    """``normalize``: divide by max(1, sqrt(v)) (default: the ``variance_normalization``
+    option)."""
+    lw = self._log_weights(model, x, seed, objective, num_samples)
     normalize = self.options["variance_normalization"] if normalize is None else normalize
     scale = tf.sqrt(model.signal_var) if normalize else tf.constant(1.0)
     losses, baseline_loss, centred = score_function.nvil(

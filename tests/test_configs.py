@@ -42,9 +42,9 @@ def test_config_runs_a_step_with_runlocal(spec):
        else (rng.random((cfg.data.batch_size, dim)) < 0.3)).astype(np.float32)
   model = trainer.build_model(cfg, dim, "gaussian" if gaussian else "bernoulli")
   model.init_from_data(x)
-  # Without XLA: every method's XLA step is compiled in test_models (per METHODS entry);
-  # here the config -> model -> step path is what is checked, at a fraction of the cost.
-  model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+  # Eagerly: every method's XLA step is compiled in test_models (per METHODS entry); here
+  # the config -> model -> step path is what is checked, without the cost of tracing.
+  model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False, run_eagerly=True)
   logs = model.fit(x, batch_size=cfg.data.batch_size, epochs=1, verbose=0).history
   assert all(np.isfinite(v[-1]) for v in logs.values()), logs
   latents = cfg.method.get("latents")

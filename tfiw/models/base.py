@@ -82,6 +82,24 @@ def _split_options(objective, estimator, options):
           {k: v for k, v in options.items() if k in est_cls.OPTIONS})
 
 
+def upgraded_config(config):
+  """A model config saved before the family x objective x estimator composition, in
+  today's arguments, so models trained then still load: IWAE's ``gradient`` is the
+  ``estimator`` ("iwae" meaning plain reparameterised gradients), and its always-saved
+  ``num_groups=1`` / ``beta=None`` are dropped where the objective takes none."""
+  config = dict(config)
+  if "gradient" in config:
+    gradient = config.pop("gradient")
+    config.setdefault("estimator", "reparameterized" if gradient == "iwae" else gradient)
+  objective = objectives_lib.OBJECTIVES.get(config.get("objective", "iwae"))
+  takes = getattr(objective, "OPTIONS", {})
+  if config.get("num_groups") == 1 and "num_groups" not in takes:
+    config.pop("num_groups")
+  if "beta" in config and config["beta"] is None:
+    config.pop("beta")
+  return config
+
+
 @keras.saving.register_keras_serializable("tfiw")
 class LatentVariableModel(StepModel):
   """A latent family x objective x gradient estimator (see the module docstring).
@@ -130,8 +148,12 @@ class LatentVariableModel(StepModel):
     self.objective = objectives_lib.get_objective(objective, **obj_options)
     self.estimator = estimators_lib.get_estimator(estimator, **est_options)
     self.estimator.check(self)
-    self.encoder_blocks = self._make_encoder()
-    self.decoder_blocks = self._make_decoder()
+    if self._decoder_tracked_first():
+      self.decoder_blocks = self._make_decoder()
+      self.encoder_blocks = self._make_encoder()
+    else:
+      self.encoder_blocks = self._make_encoder()
+      self.decoder_blocks = self._make_decoder()
     self.estimator.create_state(self)
     self.metric_names = ("ess",) + tuple(self.estimator.metric_names)
     self._make_metric_trackers()
@@ -153,6 +175,12 @@ class LatentVariableModel(StepModel):
     return [self._block(self.hidden[0][::-1], self.input_dim, out_kind, "p_x", "p")] + [
         self._block(self.hidden[l][::-1], self.latent_dims[l - 1], self.latents.head,
                     f"p_z{l}", "p") for l in range(1, len(self.latent_dims))]
+
+  def _decoder_tracked_first(self):
+    """Keras tracks the networks in assignment order, which orders the trainable variables
+    and so the optimizer's slots in a saved model; a family whose saved models had the
+    decoder first says so (so they still load)."""
+    return False
 
   def _network(self, block, h, seed=None, frozen=False):
     """A block's outputs at inputs h [..., I]; ``seed`` draws random weights (families
@@ -205,6 +233,10 @@ class LatentVariableModel(StepModel):
             "seed": self.seed, "name": self.name, "latents": self.latents.name,
             "objective": self.objective.name, "estimator": self.estimator.name,
             **self.objective.options, **self.estimator.options}
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**upgraded_config(config))
 
   @property
   def prior_params(self):

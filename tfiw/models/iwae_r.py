@@ -93,6 +93,11 @@ class IWAER(LatentVariableModel):
             "num_train": self.num_train}
 
   # ---- the family's hooks: random networks, their seeds ----------------------------
+  def _decoder_tracked_first(self):
+    """IWAE-Rrec models saved before the composition tracked the (deterministic) decoder
+    before the random encoder; keeping that order keeps them loadable."""
+    return self.random_weights == "recognition"
+
   def _block(self, hidden, size, kind, name, role):
     if (role == "q" and self.random_rec) or (role == "p" and self.random_gen):
       return BayesStochasticBlock(hidden, size, kind, self.activation, name=name,

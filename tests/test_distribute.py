@@ -109,6 +109,21 @@ def _mirrored_checks(workdir):
     bounds[name] = hist.history["bound"]
   out["bounds"] = bounds
 
+  log("3b. NVIL")
+  # 3b. A method with a baseline network and state updates (NVIL) takes the same path:
+  # XLA inside each replica, its running statistics assigned after the optimizer step.
+  with strategy.scope():
+    nvil = tfiw.get_method("nvil")(input_dim=12, latent_dims=[3], hidden=[[]],
+                                   baseline_hidden=[4], seed=7)
+    nvil.compile(keras.optimizers.Adam(1e-2), jit_compile=True)
+    nvil.build()
+  stats = lambda: [float(nvil.signal_mean.numpy()), float(nvil.signal_var.numpy())]
+  before = stats()
+  hist = nvil.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0).history
+  out["nvil"] = dict(replica_jit=bool(nvil._replica_jit_compile),
+                     traces=int(step._REPLICA_FNS[nvil].experimental_get_tracing_count()),
+                     stats_before=before, stats_after=stats(), loss=hist["loss"][-1])
+
   log("4. zoo train")
   # 4. zoo trainer under "mirrored": interrupted after epoch 1, resumed from the backup.
   class Stop(keras.callbacks.Callback):
@@ -154,6 +169,10 @@ def test_mirrored_uses_two_replicas_with_xla_inside_each(mirrored):
   # (jit_compile=True raises rather than falls back, so tracing it proves compilation).
   assert not mirrored["whole_step_jit"] and mirrored["replica_jit"]
   assert mirrored["replica_fn_traces"] >= 1
+  # Every method: NVIL (baseline network, running statistics) too.
+  nvil = mirrored["nvil"]
+  assert nvil["replica_jit"] and nvil["traces"] >= 1 and np.isfinite(nvil["loss"]), nvil
+  assert nvil["stats_after"] != nvil["stats_before"] and np.all(np.isfinite(nvil["stats_after"]))
 
 
 def test_mirrored_step_equals_single_device_average_of_replica_gradients(mirrored):

@@ -255,8 +255,13 @@ class VR(Objective):
 OBJECTIVES = {o.name: o for o in (ELBO, IWAE, MIWAE, CIWAE, PIWAE, VR)}
 
 
-def get_objective(name, **options):
-  """An objective by name with its options; an unknown name lists the valid ones."""
+def objective_class(name):
+  """The objective class registered as ``name``; an unknown name lists the valid ones."""
   if name not in OBJECTIVES:
     raise ValueError(f"unknown objective {name!r}; valid objectives: {sorted(OBJECTIVES)}")
-  return OBJECTIVES[name](**options)
+  return OBJECTIVES[name]
+
+
+def get_objective(name, **options):
+  """An objective by name with its options."""
+  return objective_class(name)(**options)

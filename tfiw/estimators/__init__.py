@@ -24,11 +24,16 @@ ESTIMATORS = {e.name: e for e in (Reparameterized, STL, DReG, DReGRWS, Reinforce
                                   VIMCO, RWS, REM)}
 
 
-def get_estimator(name, **options):
-  """An estimator by name with its options; an unknown name lists the valid ones."""
+def estimator_class(name):
+  """The estimator class registered as ``name``; an unknown name lists the valid ones."""
   if name not in ESTIMATORS:
     raise ValueError(f"unknown estimator {name!r}; valid estimators: {sorted(ESTIMATORS)}")
-  return ESTIMATORS[name](**options)
+  return ESTIMATORS[name]
+
+
+def get_estimator(name, **options):
+  """An estimator by name with its options."""
+  return estimator_class(name)(**options)
 
 
 def supported(family, objective):
@@ -37,4 +42,4 @@ def supported(family, objective):
                 if family in e.families and e.supports_objective(objective))
 
 
-__all__ = ["ESTIMATORS", "Estimator", "get_estimator", "supported"]
+__all__ = ["ESTIMATORS", "Estimator", "estimator_class", "get_estimator", "supported"]

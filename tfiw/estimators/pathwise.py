@@ -25,9 +25,17 @@ from tfiw.losses import Step, zero_valued
 REPARAMETERIZED_FAMILIES = ("gaussian", "random_weights", "gp")
 
 
+def _stl_log_w(lw):
+  """log w with q's parameters stop-gradiented (z live): the pathwise part only."""
+  return lw.log_p - lw.log_q_stop
+
+
 class Reparameterized(Estimator):
   name = "reparameterized"
   families = REPARAMETERIZED_FAMILIES
+  # With an objective that θ and φ share, one loss serves both (one backward pass) when
+  # the estimator's φ-gradient is that loss's own (not DReG's reweighted one).
+  shares_one_loss = True
 
   def losses(self, model, x, seed):
     objective = model.objective
@@ -37,48 +45,43 @@ class Reparameterized(Estimator):
   def from_log_weights(self, objective, lw):
     """The ``Step`` of reparameterised ``LogWeights`` (any number of samples)."""
     bound = objective.value(lw.log_w)
-    ess = bounds.effective_sample_size(lw.log_w)
-    if not objective.splits:  # one objective for θ and φ: one loss, one backward pass
-      loss = -tf.reduce_mean(bound)
-      return Step({"model": loss, "inference": loss}, bound, {"ess": ess}, shared=True)
-    phi = self.phi_loss(objective, lw)
-    return Step({"model": -tf.reduce_mean(bound), "inference": phi}, bound, {"ess": ess})
+    metrics = {"ess": bounds.effective_sample_size(lw.log_w)}
+    if self.shares_one_loss and not objective.splits:
+      loss = -tf.reduce_mean(self.shared_objective(objective, lw, bound))
+      return Step({"model": loss, "inference": loss}, bound, metrics, shared=True)
+    return Step({"model": -tf.reduce_mean(bound), "inference": self.phi_loss(objective, lw)},
+                bound, metrics)
+
+  def shared_objective(self, objective, lw, bound):
+    """The objective both θ and φ ascend, valued at ``bound``."""
+    return bound
 
   def phi_loss(self, objective, lw):
-    """φ's loss when θ's and φ's objectives differ."""
+    """φ's loss when θ's and φ's losses differ."""
     return -tf.reduce_mean(objective.phi_value(lw.log_w))
 
 
 class STL(Reparameterized):
   name = "stl"
 
-  def from_log_weights(self, objective, lw):
-    if objective.splits:
-      return super().from_log_weights(objective, lw)
-    bound = objective.value(lw.log_w)
+  def shared_objective(self, objective, lw, bound):
     # θ-gradient of the STL form equals the objective's (log q_stop has no θ dependence).
-    loss = -tf.reduce_mean(zero_valued(bound, objective.value(lw.log_p - lw.log_q_stop)))
-    return Step({"model": loss, "inference": loss}, bound,
-                {"ess": bounds.effective_sample_size(lw.log_w)}, shared=True)
+    return zero_valued(bound, objective.value(_stl_log_w(lw)))
 
   def phi_loss(self, objective, lw):
     return -tf.reduce_mean(zero_valued(objective.phi_value(lw.log_w),
-                                       objective.phi_value(lw.log_p - lw.log_q_stop)))
+                                       objective.phi_value(_stl_log_w(lw))))
 
 
 class DReG(Reparameterized):
   name = "dreg"
-
-  def from_log_weights(self, objective, lw):
-    bound = objective.value(lw.log_w)
-    return Step({"model": -tf.reduce_mean(bound), "inference": self.phi_loss(objective, lw)},
-                bound, {"ess": bounds.effective_sample_size(lw.log_w)})
+  shares_one_loss = False  # φ's reweighted gradient is not θ's loss's
 
   def surrogate(self, objective, log_w, log_w_stl):
     return objective.dreg_surrogate(log_w, log_w_stl)
 
   def phi_loss(self, objective, lw):
-    surrogate = self.surrogate(objective, lw.log_w, lw.log_p - lw.log_q_stop)
+    surrogate = self.surrogate(objective, lw.log_w, _stl_log_w(lw))
     return -tf.reduce_mean(zero_valued(objective.phi_value(lw.log_w), surrogate))
 
 

@@ -65,14 +65,8 @@ def _apply(layer, t, frozen=False):
 
 def _split_options(objective, estimator, options):
   """Constructor options -> (objective's, estimator's); an unknown one lists the valid."""
-  obj_cls = objectives_lib.OBJECTIVES.get(objective)
-  est_cls = estimators_lib.ESTIMATORS.get(estimator)
-  if obj_cls is None:
-    raise ValueError(f"unknown objective {objective!r}; valid objectives: "
-                     f"{sorted(objectives_lib.OBJECTIVES)}")
-  if est_cls is None:
-    raise ValueError(f"unknown estimator {estimator!r}; valid estimators: "
-                     f"{sorted(estimators_lib.ESTIMATORS)}")
+  obj_cls = objectives_lib.objective_class(objective)
+  est_cls = estimators_lib.estimator_class(estimator)
   unknown = sorted(set(options) - set(obj_cls.OPTIONS) - set(est_cls.OPTIONS))
   if unknown:
     valid = sorted(set(obj_cls.OPTIONS) | set(est_cls.OPTIONS))

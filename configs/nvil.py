@@ -18,7 +18,7 @@ short-budget numbers are in docs/discrete_latents.md.
   python -m zoo.train --config=configs/nvil.py:latents=gaussian --workdir=runs/nvil_gauss  # Gaussian z
   python -m zoo.diagnose_sbn --workdir=runs/nvil_sbn200                         # grad variance
 """
-from configs import sbn_common
+from configs import common, sbn_common
 
 
 def get_config(arg=None):
@@ -27,4 +27,6 @@ def get_config(arg=None):
   c.method.input_baseline = True
   c.method.variance_normalization = True
   c.method.decay = 0.8
-  return sbn_common.finish(c)
+  if c.args.runlocal:
+    common.runlocal(c)
+  return c

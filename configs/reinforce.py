@@ -10,8 +10,11 @@ Reproduces no paper row (a baseline for NVIL and VIMCO).
   python -m zoo.train --config=configs/reinforce.py:latents=gaussian --workdir=runs/reinforce_gauss  # Gaussian z
   python -m zoo.diagnose_sbn --workdir=runs/reinforce_sbn200      # gradient variance
 """
-from configs import sbn_common
+from configs import common, sbn_common
 
 
 def get_config(arg=None):
-  return sbn_common.finish(sbn_common.get_config(arg, "reinforce", k=1))
+  c = sbn_common.get_config(arg, "reinforce", k=1)
+  if c.args.runlocal:
+    common.runlocal(c)
+  return c

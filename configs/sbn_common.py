@@ -43,10 +43,3 @@ def get_config(arg, method, k=1, **extra_args):
   c.optim.schedule = "constant"
   c.args = a.to_dict()
   return c
-
-
-def finish(c):
-  """The final block of every config built here: runlocal last."""
-  if c.args.runlocal:
-    common.runlocal(c)
-  return c

@@ -14,8 +14,11 @@ not in /work/shared/papers, so none is quoted here; the paper-setting rows are
   python -m zoo.train --config=configs/vimco.py:latents=gaussian --workdir=runs/vimco_gauss  # Gaussian z
   python -m zoo.diagnose_sbn --workdir=runs/vimco5_sbn200                       # grad variance
 """
-from configs import sbn_common
+from configs import common, sbn_common
 
 
 def get_config(arg=None):
-  return sbn_common.finish(sbn_common.get_config(arg, "vimco", k=5))
+  c = sbn_common.get_config(arg, "vimco", k=5)
+  if c.args.runlocal:
+    common.runlocal(c)
+  return c

@@ -148,3 +148,44 @@ def test_resume_refuses_another_training_config_but_not_a_corrected_citation(tmp
   other.data.batch_size = 100
   with pytest.raises(ValueError, match="different config"):
     reproduce._check_config(str(tmp_path), other)
+
+
+def test_rows_survive_a_lost_workdir_through_the_tracked_mirror(tmp_path, monkeypatch):
+  def no_xla(*args, _orig=reproduce.row_config, **kwargs):
+    c = _orig(*args, **kwargs)
+    c.train.jit_compile = c.eval.jit_compile = False
+    return c
+  monkeypatch.setattr(reproduce, "row_config", no_xla)
+  state = str(tmp_path / "state")
+  roots = dict(workdir_root=str(tmp_path / "runs"), pretrained_root=None, docs_dir=None,
+               runlocal=True, state_root=state)
+  table, row = "burda2016_appd", "iwae_l1_k5"
+  reproduce.run_rows(table, [row], stop_epoch=1, log=lambda m: None, **roots)
+  mirror = os.path.join(state, table, row)
+  assert reproduce.backup_epoch(mirror) == 1
+  weights = open(os.path.join(mirror, "backup", "latest.weights.h5"), "rb").read()
+  assert sorted(os.listdir(mirror)) == ["backup", "config.json", "curve.json"]
+
+  # A fresh machine: the workdir is gone, the mirror (committed) is not.
+  import shutil
+  shutil.rmtree(roots["workdir_root"])
+  logs = []
+  reproduce.run_rows(table, [row], log=logs.append, **roots)
+  assert any("seeded from" in m and "epoch 1" in m for m in logs), logs
+  assert any("epochs 1 -> 2" in m for m in logs), logs
+  assert reproduce.backup_epoch(mirror) == 2
+  assert open(os.path.join(mirror, "backup", "latest.weights.h5"), "rb").read() != weights
+  curve = json.load(open(os.path.join(mirror, "curve.json")))
+  assert [e["epoch"] for e in curve["epochs"]] == [1, 2]
+
+  # The report reads the mirror where there is no workdir.
+  entries = reproduce.collect(str(tmp_path / "nowhere"), state)
+  mine = [e for e in entries if (e["json"]["table"], e["json"]["row"]) == (table, row)][0]
+  assert mine["json"]["epochs_done"] == 2 and mine["trained_epochs"] == 2
+
+  # A kill between the swap's two renames leaves only <mirror>.old: it is still found.
+  os.rename(mirror, mirror + ".old")
+  fresh = str(tmp_path / "fresh")
+  assert reproduce.seed_from_state(mirror, fresh) == 2
+  assert reproduce.backup_epoch(fresh) == 2
+  assert reproduce.seed_from_state(mirror, fresh) == 0  # already as far: untouched

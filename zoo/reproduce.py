@@ -37,6 +37,15 @@ NLL in positive nats; ``tfiw_nll`` is the test NLL at the last checkpoint reache
 ``epochs_done`` that checkpoint's epoch; ``train_hours`` the training wall time up to it.
 A row counts as reproduced only at ``epochs_done == protocol_epochs`` and within
 max(paper's error, 0.3) nats of the paper.
+
+Rows that outlive the machine: ``--state_root=reproduction/state`` mirrors each row's
+workdir (config.json, curve.json, ais.json, backup/) into that tracked folder after every
+``--state_minutes`` of training, at every schedule checkpoint and when a row stops, by an
+atomic swap, so a commit holds a consistent resume point. A row whose workdir is behind
+its mirror (a fresh machine, a deleted workdir) is first seeded from the mirror, then
+resumes; the report reads the mirror for rows that have no workdir. The mirror holds
+weights and Adam's moments exactly (float32), so a row resumed from it continues as if it
+had never stopped.
 """
 import datetime
 import importlib
@@ -78,6 +87,11 @@ def _define_flags():
   flags.DEFINE_bool("runlocal", False, "Seconds-long rows (each row's runlocal config).")
   flags.DEFINE_bool("report_only", False, "Only regenerate the report from --workdir_root.")
   flags.DEFINE_bool("list", False, "List tables and rows with the papers' numbers.")
+  flags.DEFINE_string("state_root", "", "Tracked folder mirroring each row's resume point "
+                      "(e.g. reproduction/state); rows behind their mirror start from it. "
+                      "Empty: no mirror.")
+  flags.DEFINE_float("state_minutes", 10.0, "Mirror a row to --state_root at most this "
+                     "often (and always at checkpoints and when the row stops).")
   flags.DEFINE_integer("threads", 0, "TensorFlow intra- and inter-op threads (0: TF's "
                        "default, all cores); 1 lets two row processes share 2 cores.")
 
@@ -139,14 +153,19 @@ class RowRun:
   """One row's model, data and curve in this process; ``train_until`` advances it."""
 
   def __init__(self, cfg, workdir, data_dir=None, pretrained_root=None, log=print,
-               data_cache=None):
+               data_cache=None, state_dir=None, state_minutes=10.0):
     from zoo import trainer
     from tfiw import data as tfiw_data
     self.cfg, self.workdir, self.log = cfg, workdir, log
     self.table, self.row = cfg.paper.table, cfg.paper.row
     self.pretrained = (os.path.join(pretrained_root, self.table, self.row)
                        if pretrained_root else None)
+    self.state_dir, self.state_seconds = state_dir, state_minutes * 60.0
     os.makedirs(workdir, exist_ok=True)
+    if state_dir:
+      seeded = seed_from_state(state_dir, workdir)
+      if seeded:
+        log(f"[{self.table}/{self.row}] workdir seeded from {state_dir} (epoch {seeded})")
     _check_config(workdir, cfg)
     key = (cfg.data.name, data_dir or cfg.data.data_dir)
     cache = {} if data_cache is None else data_cache
@@ -254,6 +273,8 @@ class RowRun:
         _RowCallback(self, deadline),  # first: evaluates before the epoch's backup is saved
         keras.callbacks.BackupAndRestore(wd.backup_dir(self.workdir), delete_checkpoint=False),
     ]
+    if self.state_dir:  # last: mirrors the backup the callback above has just written
+      callbacks.append(_StateCallback(self, epoch))
     self.log(f"[{self.table}/{self.row}] epochs {start_epoch} -> {epoch} of "
              f"{self.protocol_epochs} ({self.steps} steps of {cfg.data.batch_size}, "
              f"{cfg.method.name} K={cfg.method.num_samples}, {cfg.data.name})")
@@ -298,6 +319,75 @@ class _RowCallback(keras.callbacks.Callback):
       self.model.stop_training = True
 
 
+class _StateCallback(keras.callbacks.Callback):
+  """Mirror the row to its state folder every ``state_seconds``, at checkpoints and at the
+  last epoch of this call (its target or a time limit)."""
+
+  def __init__(self, run, target_epoch):
+    super().__init__()
+    self.run, self.target, self.last = run, target_epoch, time.time()
+
+  def on_epoch_end(self, epoch, logs=None):
+    run, e = self.run, epoch + 1
+    if (time.time() - self.last >= run.state_seconds or e in run.cfg.paper.checkpoints
+        or e >= self.target or self.model.stop_training):
+      mirror_row(run.workdir, run.state_dir)
+      self.last = time.time()
+
+
+# ---- the tracked mirror of a row (--state_root) ---------------------------------------------
+_MIRRORED = (wd.CONFIG_FILE, wd.CURVE_FILE, wd.AIS_FILE, wd.BACKUP_DIR)
+
+
+def _state_source(state_dir):
+  """The mirror to read: ``state_dir``, or its ``.old`` copy if a kill fell between the two
+  renames of a swap (then ``state_dir`` is missing)."""
+  for d in (state_dir, state_dir + ".old"):
+    if os.path.exists(wd.config_path(d)):
+      return d
+  return None
+
+
+def mirror_row(workdir, state_dir):
+  """Copy a row's resume point to ``state_dir`` by an atomic swap: at any moment one
+  complete copy (``state_dir`` or ``state_dir.old``) exists."""
+  tmp, old = state_dir + ".tmp", state_dir + ".old"
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  for name in _MIRRORED:
+    src = os.path.join(workdir, name)
+    if os.path.isdir(src):
+      shutil.copytree(src, os.path.join(tmp, name))
+    elif os.path.exists(src):
+      shutil.copy2(src, os.path.join(tmp, name))
+  shutil.rmtree(old, ignore_errors=True)
+  if os.path.exists(state_dir):
+    os.rename(state_dir, old)
+  os.rename(tmp, state_dir)
+  shutil.rmtree(old, ignore_errors=True)
+
+
+def seed_from_state(state_dir, workdir):
+  """Copy the mirror into ``workdir`` if the mirror has finished more epochs; returns the
+  epoch seeded from (0: the workdir was already as far, or there is no mirror)."""
+  src = _state_source(state_dir)
+  if src is None:
+    return 0
+  epoch = backup_epoch(src)
+  if epoch <= backup_epoch(workdir):
+    return 0
+  os.makedirs(workdir, exist_ok=True)
+  for name in _MIRRORED:
+    path, dst = os.path.join(src, name), os.path.join(workdir, name)
+    if os.path.isdir(dst):
+      shutil.rmtree(dst)
+    if os.path.isdir(path):
+      shutil.copytree(path, dst)
+    elif os.path.exists(path):
+      shutil.copy2(path, dst)
+  return epoch
+
+
 def _check_config(workdir, cfg):
   """Write config.json, or refuse to resume a row whose training config differs.
 
@@ -318,7 +408,8 @@ def _check_config(workdir, cfg):
 # ---- driving several rows ------------------------------------------------------------------
 def run_rows(table, rows=None, workdir_root="runs/reproduce", data_dir=None,
              pretrained_root=None, docs_dir=None, max_hours=0.0, stop_epoch=0,
-             order="round_robin", runlocal=False, log=print):
+             order="round_robin", runlocal=False, log=print, state_root=None,
+             state_minutes=10.0):
   """Train ``rows`` of ``table`` (all by default), then write the report. Returns the runs."""
   module = table_module(table)
   rows = list(rows or module.ROWS)
@@ -333,7 +424,9 @@ def run_rows(table, rows=None, workdir_root="runs/reproduce", data_dir=None,
       log(f"[{table}/{row}] trained as {cfg.paper.same_as} (same objective): not run")
       continue
     runs[row] = RowRun(cfg, row_workdir(workdir_root, table, row), data_dir, pretrained_root,
-                       log, cache)
+                       log, cache,
+                       state_dir=row_workdir(state_root, table, row) if state_root else None,
+                       state_minutes=state_minutes)
 
   def target(run, epoch):
     return min(epoch, run.protocol_epochs, stop_epoch or run.protocol_epochs)
@@ -350,12 +443,12 @@ def run_rows(table, rows=None, workdir_root="runs/reproduce", data_dir=None,
       continue
     reached = run.train_until(epoch, deadline)
     if docs_dir:
-      _try_report(workdir_root, docs_dir, log)
+      _try_report(workdir_root, docs_dir, log, state_root)
     if not reached:
       log(f"time limit of {max_hours} h reached: stopping (rows resume on the next call)")
       break
   if docs_dir:
-    _try_report(workdir_root, docs_dir, log)
+    _try_report(workdir_root, docs_dir, log, state_root)
   return runs
 
 
@@ -375,7 +468,17 @@ def status(paper_nll, paper_stderr, tfiw_nll, epochs_done, protocol_epochs):
   return f"{'missed' if diff > 0 else 'better than paper'} by {abs(diff):.2f} nats"
 
 
-def collect(workdir_root):
+def _row_source(workdir_root, state_root, table, row):
+  """The folder holding a row's curve: its workdir, or its mirror where that is further."""
+  live = row_workdir(workdir_root, table, row)
+  mirror = _state_source(row_workdir(state_root, table, row)) if state_root else None
+  if mirror and (not os.path.exists(wd.curve_path(live))
+                 or backup_epoch(mirror) > backup_epoch(live)):
+    return mirror
+  return live
+
+
+def collect(workdir_root, state_root=None):
   """One dict per row of every table: the JSON row plus the curve and display fields."""
   out = []
   for table in tables():
@@ -383,7 +486,8 @@ def collect(workdir_root):
     for row in module.ROWS:
       cfg = row_config(table, row)
       source_row = cfg.paper.same_as or row
-      curve = wd.read_json(wd.curve_path(row_workdir(workdir_root, table, source_row)))
+      source = _row_source(workdir_root, state_root, table, source_row)
+      curve = wd.read_json(wd.curve_path(source))
       last = (sorted(curve["checkpoints"], key=lambda c: c["epoch"])[-1]
               if curve and curve["checkpoints"] else None)
       trained = max([e["epoch"] for e in curve["epochs"]], default=0) if curve else 0
@@ -406,7 +510,7 @@ def collect(workdir_root):
                else status(entry["paper_nll"], cfg.paper.stderr, entry["tfiw_nll"],
                            entry["epochs_done"], protocol))
       # AIS beside the IWAE number, where docs/ais_eval.py has been run on the row.
-      ais = wd.read_json(wd.ais_path(row_workdir(workdir_root, table, source_row)))
+      ais = wd.read_json(wd.ais_path(source))
       out.append({"json": entry, "curve": curve, "trained_epochs": trained, "ais": ais,
                   "paper_stderr": cfg.paper.stderr, "same_as": cfg.paper.same_as,
                   "note": cfg.paper.note, "method_config": cfg.paper.method_config,
@@ -480,10 +584,11 @@ NOTES = """## How tfiw matches each protocol, and where it does not
 """.splitlines() + [""]
 
 
-def write_report(workdir_root, docs_dir):
-  """docs_dir/reproduction.json, reproduction.md and one PNG per table that has a curve."""
+def write_report(workdir_root, docs_dir, state_root=None):
+  """docs_dir/reproduction.json, reproduction.md and one PNG per table that has a curve
+  (rows read from ``workdir_root``, or from ``state_root``'s mirror where that is further)."""
   os.makedirs(docs_dir, exist_ok=True)
-  entries = collect(workdir_root)
+  entries = collect(workdir_root, state_root)
   _write_json(os.path.join(docs_dir, "reproduction.json"),
               {"rows": [{k: e["json"][k] for k in JSON_KEYS} for e in entries]})
   lines = [
@@ -550,10 +655,10 @@ def write_report(workdir_root, docs_dir):
   return entries
 
 
-def _try_report(workdir_root, docs_dir, log):
+def _try_report(workdir_root, docs_dir, log, state_root=None):
   """The report never stops training: a failure to write it is logged, not raised."""
   try:
-    write_report(workdir_root, docs_dir)
+    write_report(workdir_root, docs_dir, state_root)
   except Exception as e:  # pylint: disable=broad-except
     log(f"report not written: {type(e).__name__}: {e}")
 
@@ -580,14 +685,16 @@ def main(argv):
   if f.list:
     return list_tables()
   if f.report_only:
-    write_report(f.workdir_root, f.docs_dir)
-    print(f"Wrote {f.docs_dir}/reproduction.md and reproduction.json from {f.workdir_root}")
+    write_report(f.workdir_root, f.docs_dir, f.state_root or None)
+    print(f"Wrote {f.docs_dir}/reproduction.md and reproduction.json from {f.workdir_root}"
+          + (f" and {f.state_root}" if f.state_root else ""))
     return
   if not f.table:
     raise app.UsageError("--table is required (see --list)")
   run_rows(f.table, f.rows, f.workdir_root, f.data_dir, f.pretrained_root, f.docs_dir,
            f.max_hours, f.stop_epoch, f.order, f.runlocal,
-           log=lambda msg: print(f"{datetime.datetime.now():%H:%M:%S} {msg}", flush=True))
+           log=lambda msg: print(f"{datetime.datetime.now():%H:%M:%S} {msg}", flush=True),
+           state_root=f.state_root or None, state_minutes=f.state_minutes)
 
 
 if __name__ == "__main__":

@@ -577,10 +577,15 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   initialiser (not re-checked against their code), and float32 throughout. A completed row
   that misses its number by more than 0.3 nats is to be investigated against these.
 - **Resumed rows**: a resumed row's data stream continues where an uninterrupted run would
-  be (`tfiw.data.train_dataset(start_batch=...)`). (The Burda Table 1 long runs started on
-  2026-12-02 run a frozen snapshot from before that change, in which each (re)start seeds
-  its stream by the epoch it starts at: also no replay, but not bit-equal to an
-  uninterrupted run.)
+  be (`tfiw.data.train_dataset(start_batch=...)`), and its weights, Adam moments and step
+  seed counter come from the Keras backup of its last finished epoch. The long runs keep
+  that resume point in the tracked mirror `reproduction/state/` (`--state_root`), which is
+  committed at the end of each working session and seeds the next one.
+- **Runs before 2026-12-05**: the Burda rows trained on 2026-12-02 (epochs 4–13, NLL
+  92.9–101.6 at those epochs) and the SBN rows vimco_sbn3_k5 and nvil_sbn3 (epoch 1) kept
+  their workdirs only on that machine, which did not survive; their curves are lost, so
+  they are not in this report (their numbers are in the git history of this file). The rows restarted from
+  epoch 0 on 2026-12-05 with the current code and now persist through `reproduction/state/`.
 """.splitlines() + [""]
 
 

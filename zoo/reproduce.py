@@ -572,10 +572,15 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   1e-3·10^(-i/7) (`tfiw.schedules.BurdaSchedule`), batch 20; checkpoints at the stage ends.
 - **Evaluation**: the IWAE estimate log (1/K) Σ_k w_k with K=5000 (REM rows: K=1000, the
   paper's), on the full test set, streamed in chunks (`tfiw.evaluation`): the same estimator.
-- **Known differences not measured yet**: Gaussian scales are softplus of a raw output
-  (Burda's code: exp of a log-σ output), weights start from Keras's Glorot-uniform
-  initialiser (not re-checked against their code), and float32 throughout. A completed row
-  that misses its number by more than 0.3 nats is to be investigated against these.
+- **Initialisation**: Keras's Dense default, Glorot-uniform weights (±√(6/(n_in+n_out)))
+  and zero biases, the distribution of their `nnet.Linear.random` (checked against
+  yburda/iwae `nnet.py`). Their code seeds every layer's draw with 123, so layers of the
+  same shape (e.g. q's mean and log-σ heads) start with equal weights; tfiw draws each
+  layer independently.
+- **Known differences not measured yet**: Gaussian scales are softplus of a raw output plus
+  a floor (`tfiw.distributions`; Burda's code: exp of a linear output, `iwae.py`
+  `GaussianSampler`), and float32 throughout. A completed row that misses its number by
+  more than 0.3 nats is to be investigated against these.
 - **Resumed rows**: a resumed row's data stream continues where an uninterrupted run would
   be (`tfiw.data.train_dataset(start_batch=...)`), and its weights, Adam moments and step
   seed counter come from the Keras backup of its last finished epoch. The long runs keep

@@ -146,8 +146,13 @@ def test_resume_refuses_another_training_config_but_not_a_corrected_citation(tmp
   reproduce._check_config(str(tmp_path), cited)  # fine
   other = burda2016_table1.get_config("row=iwae_l1_k5")
   other.data.batch_size = 100
-  with pytest.raises(ValueError, match="different config"):
+  with pytest.raises(ValueError, match="different config.*data.batch_size"):
     reproduce._check_config(str(tmp_path), other)
+  # Steps per XLA call leave the trajectory alone: accepted, and the new value recorded.
+  fused = burda2016_table1.get_config("row=iwae_l1_k5")
+  fused.train.steps_per_execution = 7
+  reproduce._check_config(str(tmp_path), fused)
+  assert json.load(open(tmp_path / "config.json"))["train"]["steps_per_execution"] == 7
 
 
 def test_rows_survive_a_lost_workdir_through_the_tracked_mirror(tmp_path, monkeypatch):

@@ -389,20 +389,28 @@ def seed_from_state(state_dir, workdir):
 
 
 def _check_config(workdir, cfg):
-  """Write config.json, or refuse to resume a row whose training config differs.
+  """Write config.json, or refuse to resume a row whose training config differs in a
+  field that shapes the trajectory (``zoo.trainer.RESUMABLE_FIELDS`` may differ: the new
+  values are recorded).
 
   ``paper`` (the paper's number, source, notes, checkpoints) is left out of the comparison:
   correcting a citation must not orphan a days-long run.
   """
+  from zoo import trainer
   path = wd.config_path(workdir)
   new = json.loads(cfg.to_json_best_effort(sort_keys=True))
   old = wd.load_config_dict(workdir)
   training = lambda c: {k: v for k, v in c.items() if k != "paper"}
   if old is None:
     wd.write_json(path, new, allow_nan=True)
-  elif training(old) != training(new):
-    raise ValueError(f"{workdir} holds a run with a different config ({path}); use another "
-                     "--workdir_root or the same code and flags to resume it")
+    return
+  differ = trainer.trajectory_differences(training(old), training(new))
+  if differ:
+    raise ValueError(f"{workdir} holds a run with a different config ({path}) in "
+                     f"{', '.join(differ)}; use another --workdir_root or the same code and "
+                     "flags to resume it")
+  if old != new:  # only fields that leave the trajectory alone: record the new values
+    wd.write_json(path, new, allow_nan=True)
 
 
 # ---- driving several rows ------------------------------------------------------------------

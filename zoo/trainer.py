@@ -35,9 +35,10 @@ from zoo import workdir as wd
 # Config fields that do not change the training trajectory: they may differ when a run is
 # resumed (prefixes of dotted names). train.epochs may grow (more epochs continue a run).
 # The validation fields are not among them: validation steps advance the model's seed
-# counter, so they change every later training draw.
+# counter, so they change every later training draw. steps_per_execution is: N steps fused
+# into one XLA call give the same weights bit for bit as single steps (tests/test_models.py).
 RESUMABLE_FIELDS = ("eval.", "export.", "train.verbose", "train.epochs", "data.data_dir",
-                    "args.")
+                    "args.", "train.steps_per_execution")
 SCHEDULES = ("burda", "constant")
 
 

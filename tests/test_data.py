@@ -2,6 +2,7 @@
 import os
 
 import numpy as np
+import tensorflow as tf
 import pytest
 
 from tfiw import data
@@ -103,3 +104,30 @@ def test_tfds_path_when_prepared(tmp_path):
   with tfds.testing.mock_data(num_examples=60):
     images = data._tfds_images(tfds.builder("mnist", data_dir=str(tmp_path)), "train")
   assert images.shape == (60, 784) and images.min() >= 0 and images.max() <= 1
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_train_stream_equals_its_definition(dynamic):
+  """Batch i holds positions iB..(i+1)B-1 of the concatenated passes pass_order(n, seed, p)
+  and, with ``dynamic``, is binarized by stateless uniforms seeded (seed, i): computed here
+  one batch at a time, against the pipeline's chunked computation (also from a start
+  inside a chunk and across passes: n = 50 is not a multiple of B = 20)."""
+  rng = np.random.default_rng(1)
+  x = rng.random((50, 6)).astype(np.float32) if dynamic else (
+      rng.random((50, 6)) < 0.5).astype(np.float32)
+  seed, b = 7, 20
+  order = np.concatenate([data.pass_order(50, seed, p).numpy() for p in range(60)])
+
+  def batch(i):
+    rows = x[order[i * b:(i + 1) * b]]
+    if not dynamic:
+      return rows
+    p = (rows * 255).round().astype(np.uint8).astype(np.float32) / 255.0
+    u = tf.random.stateless_uniform(p.shape, seed=tf.constant([seed, i], tf.int64)).numpy()
+    return (u < p).astype(np.float32)
+
+  for start in (0, 13, data.CHUNK - 1):
+    got = [t.numpy() for t in data.train_dataset(x, b, seed, dynamic, start_batch=start)
+           .take(data.CHUNK + 5)]
+    for j, g in enumerate(got):
+      np.testing.assert_array_equal(g, batch(start + j), err_msg=f"batch {start + j}")

@@ -64,14 +64,18 @@ def test_status_counts_only_full_protocol_within_tolerance():
   assert reproduce.status(85.54, None, None, 0, 3280) == "not run"
 
 
-def test_runlocal_row_end_to_end_with_resume_export_and_report(tmp_path, monkeypatch):
-  # Without XLA: compiling the fused training loop and the estimator would be most of
-  # this test's time; the machinery under test is the same.
+@pytest.fixture
+def rows_without_xla(monkeypatch):
+  """Row configs without XLA: compiling the fused training loop and the estimator would
+  be most of a runlocal row's time; the machinery under test is the same."""
   def no_xla(*args, _orig=reproduce.row_config, **kwargs):
     c = _orig(*args, **kwargs)
     c.train.jit_compile = c.eval.jit_compile = False
     return c
   monkeypatch.setattr(reproduce, "row_config", no_xla)
+
+
+def test_runlocal_row_end_to_end_with_resume_export_and_report(tmp_path, rows_without_xla):
   roots = dict(workdir_root=str(tmp_path / "runs"), pretrained_root=str(tmp_path / "pre"),
                docs_dir=str(tmp_path / "docs"), runlocal=True)
   logs = []
@@ -155,12 +159,7 @@ def test_resume_refuses_another_training_config_but_not_a_corrected_citation(tmp
   assert json.load(open(tmp_path / "config.json"))["train"]["steps_per_execution"] == 7
 
 
-def test_rows_survive_a_lost_workdir_through_the_tracked_mirror(tmp_path, monkeypatch):
-  def no_xla(*args, _orig=reproduce.row_config, **kwargs):
-    c = _orig(*args, **kwargs)
-    c.train.jit_compile = c.eval.jit_compile = False
-    return c
-  monkeypatch.setattr(reproduce, "row_config", no_xla)
+def test_rows_survive_a_lost_workdir_through_the_tracked_mirror(tmp_path, rows_without_xla):
   state = str(tmp_path / "state")
   roots = dict(workdir_root=str(tmp_path / "runs"), pretrained_root=None, docs_dir=None,
                runlocal=True, state_root=state)

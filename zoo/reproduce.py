@@ -339,6 +339,20 @@ class _StateCallback(keras.callbacks.Callback):
 _MIRRORED = (wd.CONFIG_FILE, wd.CURVE_FILE, wd.AIS_FILE, wd.BACKUP_DIR)
 
 
+def _copy_row_files(src, dst):
+  """Copy the mirrored files and folders that ``src`` has into ``dst`` (created if
+  missing), replacing a folder of the same name."""
+  os.makedirs(dst, exist_ok=True)
+  for name in _MIRRORED:
+    path, target = os.path.join(src, name), os.path.join(dst, name)
+    if os.path.isdir(target):
+      shutil.rmtree(target)
+    if os.path.isdir(path):
+      shutil.copytree(path, target)
+    elif os.path.exists(path):
+      shutil.copy2(path, target)
+
+
 def _state_source(state_dir):
   """The mirror to read: ``state_dir``, or its ``.old`` copy if a kill fell between the two
   renames of a swap (then ``state_dir`` is missing)."""
@@ -353,13 +367,7 @@ def mirror_row(workdir, state_dir):
   complete copy (``state_dir`` or ``state_dir.old``) exists."""
   tmp, old = state_dir + ".tmp", state_dir + ".old"
   shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(tmp)
-  for name in _MIRRORED:
-    src = os.path.join(workdir, name)
-    if os.path.isdir(src):
-      shutil.copytree(src, os.path.join(tmp, name))
-    elif os.path.exists(src):
-      shutil.copy2(src, os.path.join(tmp, name))
+  _copy_row_files(workdir, tmp)
   shutil.rmtree(old, ignore_errors=True)
   if os.path.exists(state_dir):
     os.rename(state_dir, old)
@@ -376,15 +384,7 @@ def seed_from_state(state_dir, workdir):
   epoch = backup_epoch(src)
   if epoch <= backup_epoch(workdir):
     return 0
-  os.makedirs(workdir, exist_ok=True)
-  for name in _MIRRORED:
-    path, dst = os.path.join(src, name), os.path.join(workdir, name)
-    if os.path.isdir(dst):
-      shutil.rmtree(dst)
-    if os.path.isdir(path):
-      shutil.copytree(path, dst)
-    elif os.path.exists(path):
-      shutil.copy2(path, dst)
+  _copy_row_files(src, workdir)
   return epoch
 
 

@@ -41,6 +41,21 @@ def test_float32_is_bit_identical_to_not_passing_precision():
       evaluation.log_likelihood(plain, x[:8], num_samples=30),
       evaluation.log_likelihood(plain, x[:8], num_samples=30, precision="float32"))
 
+  # Both of those went through compile's / the evaluator's precision code: compare with
+  # a model that never did (Keras's own float32 layers), step and estimate.
+  args = (tf.constant(x[:16]), tf.constant([0, 1]))
+  fresh = tiny_model()
+  expected = tf.nest.flatten(fresh._losses_and_grads(*args))
+  direct = tf.function(lambda x, k, s: evaluation.make_estimator_fn(fresh)(x, k, s, 20))(
+      tf.constant(x[:8]), tf.constant(30), tf.constant([0, 0]))[0].numpy()
+  estimated = evaluation.log_likelihood(fresh, x[:8], num_samples=30, jit_compile=False,
+                                        precision="float32")
+  np.testing.assert_array_equal(estimated, direct)
+  compiled = tiny_model()
+  compiled.compile(keras.optimizers.Adam(), precision="float32")
+  for a, b in zip(expected, tf.nest.flatten(compiled._losses_and_grads(*args))):
+    np.testing.assert_array_equal(a, b)
+
 
 # ---- (b) bfloat16: Dense kernels narrow, everything else wide --------------------------
 def test_bfloat16_narrows_the_matmuls_only():

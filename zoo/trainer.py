@@ -579,7 +579,8 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   ]
   log(f"Training {cfg.method.name} (K={cfg.method.num_samples}) on {cfg.data.name}: "
       f"{cfg.train.epochs} epochs x {steps} steps, batch {cfg.data.batch_size}, "
-      f"jit_compile={cfg.train.jit_compile}, precision={model.precision}, strategy={cfg.train.get('strategy', 'default')} "
+      f"jit_compile={cfg.train.jit_compile}, precision={model.precision}, "
+      f"strategy={cfg.train.get('strategy', 'default')} "
       f"({strategy.num_replicas_in_sync} replica(s){'' if chief else f', worker {task_id}'})")
   if initial_epoch:
     log(f"Resuming from epoch {initial_epoch} of {cfg.train.epochs} ({backup_dir})")

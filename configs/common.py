@@ -68,10 +68,14 @@ def get_config(arg=None, **extra_args):
   # splits the CPU into that many logical devices (to try distribution without GPUs).
   c.train.strategy = "default"
   c.train.logical_cpus = 0
+  # Precision of the networks' matmuls (tfiw.precision): "float32", "bfloat16" or "auto"
+  # (bf16 only where measured faster on this hardware and path). The trainer resolves
+  # "auto" before it writes config.json, so the run records the precision it ran in.
+  c.train.precision = "auto"
   # Test log-likelihood: IWAE bound with K=5000 on the full test set (0 = all examples).
   # chunk_size 0: tfiw.evaluation.default_chunk_size() (20 on CPU, 500 on GPUs).
   c.eval = dict(num_samples=5000, chunk_size=0, batch_size=100, max_examples=0,
-                jit_compile=True)
+                jit_compile=True, precision="auto")
   c.export = dict(num_samples=5000)
   c.args = a.to_dict()
   return c

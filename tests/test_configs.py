@@ -61,5 +61,7 @@ def test_every_paper_row_loads_and_validates(table):
     for arg in (f"row={row}", f"row={row},runlocal"):
       cfg = module.get_config(arg)
       trainer.validate_config(cfg)
+      # pinned, not "auto": resume points recorded without the fields are float32
+      assert (cfg.train.precision, cfg.eval.precision) == ("float32", "float32"), row
       if "runlocal" in arg:
         assert cfg.train.steps_per_epoch == 5

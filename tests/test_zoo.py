@@ -71,12 +71,20 @@ def test_interrupted_run_resumes_from_last_checkpoint(tmp_path):
   with pytest.raises(KeyboardInterrupt):
     trainer.train_and_evaluate(cfg, workdir, extra_callbacks=[_StopAfterEpoch(1)])
   assert not os.path.exists(os.path.join(workdir, "results.json"))
+  # config.json records "auto" resolved; a run recorded before the precision fields
+  # existed (they are removed here) ran float32 and still resumes.
+  config_path = os.path.join(workdir, "config.json")
+  recorded = json.load(open(config_path))
+  assert recorded["train"]["precision"] == recorded["eval"]["precision"] == "float32"
+  del recorded["train"]["precision"], recorded["eval"]["precision"]
+  json.dump(recorded, open(config_path, "w"))
   epochs = _Epochs()
   results = trainer.train_and_evaluate(cfg, workdir, extra_callbacks=[epochs])
   # Epochs 0 and 1 finished before the interruption: only epoch 2 runs, and the
   # optimizer resumes at step 2 * steps_per_epoch.
   assert epochs.seen == [(2, 2 * cfg.train.steps_per_epoch)]
   assert results["test_log_likelihood"] < 0
+  assert results["train_precision"] == results["eval_precision"] == "float32"
   with pytest.raises(ValueError, match="different config"):
     cfg.method.num_samples = 7
     trainer.train_and_evaluate(cfg, workdir)

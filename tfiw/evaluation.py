@@ -13,7 +13,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tfiw import distributions as dists, validation
+from tfiw import distributions as dists, precision as precision_lib, validation
 from tfiw.ais import ais_log_likelihood, bdmc  # noqa: F401  (AIS estimates, re-exported)
 from tfiw.progress import Progress
 
@@ -93,22 +93,31 @@ def check_input(model, x, name="x"):
   return validation.check_data(x, model.input_dim, model.likelihood, name, allow_empty=True)
 
 
-_ESTIMATORS = weakref.WeakKeyDictionary()  # model -> {(chunk, jit): compiled function}
+_ESTIMATORS = weakref.WeakKeyDictionary()  # model -> {(chunk, jit, precision): function}
 
 
-def make_estimator(model, chunk_size=None, jit_compile=True):
+def make_estimator(model, chunk_size=None, jit_compile=True, precision="float32"):
   """A compiled (x [B, D], num_samples, seed [2]) -> (log p(x) [B], ess [B]) function.
 
   XLA (the default) fuses the elementwise work and draws with its fast RNG: 0.0186
   s/example at K=5000 on our 2-core CPU vs 0.0213 with TensorFlow's own (oneDNN)
   kernels (docs/performance.md). Cached per model, so repeated calls do not retrace.
-  ``chunk_size`` None: the device's default (``default_chunk_size``).
+  ``chunk_size`` None: the device's default (``default_chunk_size``). ``precision``: a
+  concrete one ("float32", "bfloat16"); the function computes in it whatever the model
+  was compiled with (``tfiw.precision.using`` around every call, tracing included).
   """
   chunk_size = chunk_size or default_chunk_size()
   cache = _ESTIMATORS.setdefault(model, {})
-  if (chunk_size, jit_compile) not in cache:
-    cache[(chunk_size, jit_compile)] = _make_estimator(model, chunk_size, jit_compile)
-  return cache[(chunk_size, jit_compile)]
+  key = (chunk_size, jit_compile, precision)
+  if key not in cache:
+    fn = _make_estimator(model, chunk_size, jit_compile)
+    blocks = model.precision_blocks() if hasattr(model, "precision_blocks") else []
+
+    def in_precision(*args, fn=fn):
+      with precision_lib.using(blocks, precision):
+        return fn(*args)
+    cache[key] = in_precision
+  return cache[key]
 
 
 def make_estimator_fn(model):
@@ -135,27 +144,32 @@ def _make_estimator(model, chunk_size, jit_compile):
   return traced_with_xla_rng
 
 
-def _prepare(model, x, num_samples, batch_size, chunk_size, jit_compile):
+def _prepare(model, x, num_samples, batch_size, chunk_size, jit_compile, precision):
   """Checked x, the cached compiled estimator and the block size shared by both scorers."""
   if int(num_samples) < 1:
     raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+  precision = precision_lib.resolve(precision, jit_compile)
   x = check_input(model, x)
   chunk_size = chunk_size or default_chunk_size()
-  estimate = make_estimator(model, int(min(chunk_size, num_samples)), jit_compile)
+  estimate = make_estimator(model, int(min(chunk_size, num_samples)), jit_compile, precision)
   return x, estimate, max(1, min(batch_size, x.shape[0]))
 
 
 def log_likelihood(model, x, num_samples=5000, seed=0, batch_size=DEFAULT_BATCH,
-                   chunk_size=None, jit_compile=True, verbose=0, return_ess=False):
+                   chunk_size=None, jit_compile=True, verbose=0, return_ess=False,
+                   precision="float32"):
   """Importance-sampled estimate of log p(x) per example (nats), numpy float64 [N].
 
   Uses the IWAE bound with K = num_samples samples from q; the same seed gives the
   same number (for a given ``jit_compile``: XLA and TensorFlow's kernels draw different
   streams). ``chunk_size`` None picks the device's default (``default_chunk_size``).
-  ``return_ess`` also returns the effective sample size per example.
+  ``return_ess`` also returns the effective sample size per example. ``precision``:
+  "float32", "bfloat16" (the networks' matmuls in bf16; log-weights float32, the
+  streaming log-sum-exp float64) or "auto" (``tfiw.precision.resolve``), independent of
+  the precision the model was compiled with.
   """
   x, estimate, batch_size = _prepare(model, x, num_samples, batch_size, chunk_size,
-                                     jit_compile)
+                                     jit_compile, precision)
   n = x.shape[0]
   out, ess = np.zeros(n), np.zeros(n)
   progress = Progress(n, f"log p(x), K={num_samples}", verbose)
@@ -170,7 +184,8 @@ def log_likelihood(model, x, num_samples=5000, seed=0, batch_size=DEFAULT_BATCH,
 
 def log_likelihood_distributed(model, x, strategy, num_samples=5000, seed=0,
                                batch_size=DEFAULT_BATCH, chunk_size=None,
-                               jit_compile=True, verbose=0, return_ess=False):
+                               jit_compile=True, verbose=0, return_ess=False,
+                               precision="float32"):
   """``log_likelihood`` with its blocks of examples spread over ``strategy``'s replicas.
 
   Block b keeps its seed [seed, b] and the same compiled estimator, so the numbers equal
@@ -180,7 +195,7 @@ def log_likelihood_distributed(model, x, strategy, num_samples=5000, seed=0,
   MultiWorkerMirroredStrategy every worker must call this.
   """
   x, estimate, batch_size = _prepare(model, x, num_samples, batch_size, chunk_size,
-                                     jit_compile)
+                                     jit_compile, precision)
   n = x.shape[0]
   blocks = list(_batches(x, batch_size))
   replicas = strategy.num_replicas_in_sync

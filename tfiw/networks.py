@@ -107,7 +107,10 @@ class StochasticBlock(keras.layers.Layer):
     self.built = True
 
   def call(self, h):
-    return self.head(self.mlp(h))
+    # Under the "bfloat16" precision (tfiw.precision) the Dense layers compute in bf16;
+    # the outputs parameterize distributions, whose log-densities and sums stay float32.
+    # (A cast to the dtype a tensor already has is no op: float32 runs are unchanged.)
+    return tf.nest.map_structure(lambda o: tf.cast(o, tf.float32), self.head(self.mlp(h)))
 
   @property
   def output_bias(self):

@@ -8,7 +8,8 @@ Utilisation = achieved model FLOP/s / measured matmul FLOP/s, where model FLOPs 
 matmuls only (forward 2*rows*in*out per Dense layer; a training step counts forward plus
 backward as 3x forward) and the matmul rate is the fastest of TensorFlow's default
 (oneDNN) kernel and XLA's on each of the model's own matmul shapes (for training also
-each layer's two gradient matmuls, on their own shapes). Timings exclude
+each layer's two gradient matmuls, on their own shapes), at the record's own precision
+(``--precision``: bfloat16 records are measured against bf16 matmuls). Timings exclude
 compilation and warm-up; each figure is the median over repeats, with min and max.
 Writes OUT.json and OUT.md.
 """
@@ -24,7 +25,7 @@ import tensorflow as tf
 from absl import flags
 
 import tfiw
-from tfiw import data as tfiw_data, distributions as dists, evaluation
+from tfiw import data as tfiw_data, distributions as dists, evaluation, precision as precision_lib
 from configs.common import ARCHITECTURES
 from zoo import cli
 
@@ -46,6 +47,9 @@ _EVAL_CHUNK = flags.DEFINE_list("eval_chunk", ["0"], "Eval samples/chunk values 
                                 "(0: the device default).")
 _AUTOTUNE = flags.DEFINE_list("autotune", ["false"], "tf.data autotuning of the training "
                               "pipeline to compare (tfiw turns it off; true shows why).")
+_PRECISION = flags.DEFINE_list("precision", ["float32"], "Precisions to compare (float32, "
+                                "bfloat16, auto: tfiw.precision); each record names the one "
+                                "that ran.")
 _DEVICE = flags.DEFINE_string("device", None, "e.g. /GPU:0 (default: TensorFlow's choice).")
 _OUT = flags.DEFINE_string("out", "runs/benchmark", "Output path prefix (.json and .md).")
 
@@ -83,18 +87,19 @@ def _seconds(fn, repeats):
   return min(_time(lambda: fn().numpy(), repeats))
 
 
-def _kernel_seconds(rows, n_in, n_out, transpose_a, jit, repeats):
+def _kernel_seconds(rows, n_in, n_out, transpose_a, jit, repeats, dtype=tf.float32):
   """Seconds for one [rows, n_in] x [n_in, n_out] matmul (the left operand stored
   transposed if ``transpose_a``), timed as ~1 GFLOP of matmuls on distinct inputs in one
   call so that the call's own cost (~0.2 ms) is amortised. Each product is consumed by a
   max (XLA cannot fold that into the matmul, as it can a sum or a slice); the max's own
   time, measured on tensors of the product's size, is subtracted unless that would
-  remove more than half (tiny shapes, where both are call cost and noise)."""
+  remove more than half (tiny shapes, where both are call cost and noise). ``dtype``:
+  of the operands and product (bf16 for the "bfloat16" precision's matmuls)."""
   reps = int(min(20, max(2, 1e9 / (2 * rows * n_in * n_out))))
-  lhs = [tf.random.normal([n_in, rows] if transpose_a else [rows, n_in], seed=i)
-         for i in range(reps)]
-  w = tf.random.normal([n_in, n_out])
-  prods = [tf.random.normal([rows, n_out]) for _ in range(reps)]
+  normal = lambda shape, seed=None: tf.cast(tf.random.normal(shape, seed=seed), dtype)
+  lhs = [normal([n_in, rows] if transpose_a else [rows, n_in], seed=i) for i in range(reps)]
+  w = normal([n_in, n_out])
+  prods = [normal([rows, n_out]) for _ in range(reps)]
   matmuls = tf.function(lambda lhs, w: tf.add_n(
       [tf.reduce_max(tf.matmul(a, w, transpose_a=transpose_a)) for a in lhs]), jit_compile=jit)
   maxes = tf.function(lambda ps: tf.add_n([tf.reduce_max(p) for p in ps]), jit_compile=jit)
@@ -103,14 +108,16 @@ def _kernel_seconds(rows, n_in, n_out, transpose_a, jit, repeats):
   return (net if net > with_max / 2 else with_max) / reps
 
 
-def matmul_seconds(shapes, repeats=5, backward=False):
+def matmul_seconds(shapes, repeats=5, backward=False, precision="float32"):
   """Time of the matmuls of ``shapes`` [(rows, in, out)] at the fastest of TensorFlow's
-  default (oneDNN) kernel and XLA's, each measured on that exact shape.
+  default (oneDNN) kernel and XLA's, each measured on that exact shape in ``precision``
+  (a concrete one: the rate a record of that precision could reach).
 
   With ``backward`` every shape also brings its two gradient matmuls, measured on their
   own shapes: the input gradient [rows, out] x [out, in] and the kernel gradient
   [in, rows] x [rows, out] (a reduction over the rows). Returns (seconds, per-shape detail).
   """
+  dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
   total, detail = 0.0, []
   for rows, n_in, n_out in sorted(set(shapes)):
     kernels = {"forward": (rows, n_in, n_out, False)}
@@ -119,9 +126,11 @@ def matmul_seconds(shapes, repeats=5, backward=False):
     count = shapes.count((rows, n_in, n_out))
     fl = 2 * rows * n_in * n_out
     for name, (m, k, n, transpose_a) in kernels.items():
-      best = {jit: _kernel_seconds(m, k, n, transpose_a, jit, repeats) for jit in (False, True)}
+      best = {jit: _kernel_seconds(m, k, n, transpose_a, jit, repeats, dtype)
+              for jit in (False, True)}
       total += count * min(best.values())
       detail.append({"shape": [rows, n_in, n_out], "kernel": name, "count": count,
+                     "precision": precision,
                      "tf_gflops": fl / best[False] / 1e9, "xla_gflops": fl / best[True] / 1e9})
   return total, detail
 
@@ -132,12 +141,13 @@ def build(method, layers, k):
                                  hidden=arch["hidden"], num_samples=k, seed=0)
 
 
-def bench_training(method, layers, batch, k, jit, spe, rng, autotune, x_train):
+def bench_training(method, layers, batch, k, jit, spe, rng, autotune, x_train,
+                   precision="float32"):
   keras.utils.set_random_seed(0)
   model = build(method, layers, k)
   model.set_output_bias(x_train.mean(0))
   model.compile(keras.optimizers.Adam(1e-3, epsilon=1e-4), jit_compile=jit,
-                steps_per_execution=spe)
+                steps_per_execution=spe, precision=precision)
   ds = tfiw_data.train_dataset(x_train, batch, 0, False)
   if autotune:
     options = tf.data.Options()
@@ -154,10 +164,12 @@ def bench_training(method, layers, batch, k, jit, spe, rng, autotune, x_train):
   rates = [steps / t for t in _time(lambda: fit(steps), _REPEATS.value)]
   shapes = matmul_shapes(model, batch, k)
   step_flops = 3 * flops(shapes)
-  mm_seconds, detail = matmul_seconds(shapes, _REPEATS.value, backward=True)
+  mm_seconds, detail = matmul_seconds(shapes, _REPEATS.value, backward=True,
+                                      precision=model.precision)
   med = statistics.median(rates)
   return {
       "kind": "train", "method": method, "layers": layers, "batch": batch, "k": k, "jit": jit,
+      "precision": model.precision,  # what ran ("auto" resolved)
       "steps_per_execution": spe, "xla_rng": rng if jit else None, "autotune": autotune,
       "steps_per_s": med, "steps_per_s_min": min(rates), "steps_per_s_max": max(rates),
       "examples_k_per_s": med * batch * k, "model_gflop_per_step": step_flops / 1e9,
@@ -169,23 +181,26 @@ def bench_training(method, layers, batch, k, jit, spe, rng, autotune, x_train):
   }
 
 
-def bench_eval(layers, jit, chunk, x_test):
+def bench_eval(layers, jit, chunk, x_test, precision="float32"):
   model = build("iwae", layers, 1)
   model.set_output_bias(x_test.mean(0))
   n, k = _EVAL_EXAMPLES.value, _EVAL_K.value
   chunk = min(chunk or evaluation.default_chunk_size(), k)
-  kwargs = dict(num_samples=k, batch_size=_EVAL_BATCH.value, chunk_size=chunk, jit_compile=jit)
+  precision = precision_lib.resolve(precision, jit)
+  kwargs = dict(num_samples=k, batch_size=_EVAL_BATCH.value, chunk_size=chunk, jit_compile=jit,
+                precision=precision)
   evaluation.log_likelihood(model, x_test[:_EVAL_BATCH.value], **kwargs)  # compile, warm up
   times = _time(lambda: evaluation.log_likelihood(model, x_test[:n], **kwargs),
                 max(1, _REPEATS.value // 2))
   # Per block of B examples: ceil(K / chunk) chunks, each a forward pass over chunk*B rows.
   shapes = matmul_shapes(model, _EVAL_BATCH.value, chunk)
   per_example = flops(shapes) * -(-k // chunk) / _EVAL_BATCH.value
-  mm_seconds, detail = matmul_seconds(shapes, _REPEATS.value)
+  mm_seconds, detail = matmul_seconds(shapes, _REPEATS.value, precision=precision)
   mm_rate = flops(shapes) / mm_seconds
   med = statistics.median(times)
   return {
       "kind": "eval", "method": "iwae", "layers": layers, "k": k, "jit": jit, "examples": n,
+      "precision": precision,
       "chunk": chunk,
       "seconds_per_example": med / n, "seconds_per_example_min": min(times) / n,
       "seconds_per_example_max": max(times) / n, "examples_per_s": n / med,
@@ -202,17 +217,17 @@ def markdown(results, meta):
   train = [r for r in results if r["kind"] == "train"]
   if train:
     autotune = any(r["autotune"] for r in train)
-    lines += ["| method | layers | batch x K | XLA (RNG) | steps/call | "
+    lines += ["| method | layers | batch x K | precision | XLA (RNG) | steps/call | "
               + ("tf.data autotune | " if autotune else "") + "steps/s (min–max) | "
               "examples·K/s | model GFLOP/s | matmul GFLOP/s | utilisation | XLA speed-up |",
-              "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if autotune else "")]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if autotune else "")]
     for r in train:
       twin = [o for o in train if not o["jit"] and r["jit"] and all(
           o[key] == r[key] for key in ("method", "layers", "batch", "k", "steps_per_execution",
-                                       "autotune"))]
+                                       "autotune", "precision"))]
       speedup = f"{r['steps_per_s'] / twin[0]['steps_per_s']:.2f}x" if twin else ""
       lines.append(
-          f"| {r['method']} | {r['layers']} | {r['batch']}x{r['k']} | "
+          f"| {r['method']} | {r['layers']} | {r['batch']}x{r['k']} | {r['precision']} | "
           f"{r['jit']}{' (' + r['xla_rng'] + ')' if r['xla_rng'] else ''} | "
           f"{r['steps_per_execution']} | " + (f"{r['autotune']} | " if autotune else "") +
           f"{r['steps_per_s']:.1f} ({r['steps_per_s_min']:.1f}–{r['steps_per_s_max']:.1f}) | "
@@ -220,21 +235,21 @@ def markdown(results, meta):
           f"| {100 * r['utilisation']:.0f}% | {speedup} |")
   evals = [r for r in results if r["kind"] == "eval"]
   if evals:
-    lines += ["", "| evaluation | layers | K | XLA | samples/chunk | s/example (min–max) | "
-              "full test set (s) | model GFLOP/s | matmul GFLOP/s | utilisation |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| evaluation | layers | K | precision | XLA | samples/chunk | "
+              "s/example (min–max) | full test set (s) | model GFLOP/s | matmul GFLOP/s | "
+              "utilisation |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in evals:
       lines.append(
-          f"| log p(x) | {r['layers']} | {r['k']} | {r['jit']} | {r['chunk']} | "
+          f"| log p(x) | {r['layers']} | {r['k']} | {r['precision']} | {r['jit']} | {r['chunk']} | "
           f"{r['seconds_per_example']:.4f} "
           f"({r['seconds_per_example_min']:.4f}–{r['seconds_per_example_max']:.4f}) | "
           f"{r['full_test_set_seconds']:.0f} | {r['achieved_gflops']:.1f} | "
           f"{r['matmul_gflops']:.1f} | {100 * r['utilisation']:.0f}% |")
   rates = [(max(d["tf_gflops"], d["xla_gflops"]), d) for r in results
            for d in r.get("matmul_detail", []) if np.prod(d["shape"]) >= 1e8]
-  if rates:
-    best, d = max(rates, key=lambda t: t[0])
-    lines += ["", f"Fastest matmul measured in this run: {best:.0f} GFLOP/s "
+  for p in sorted({d["precision"] for _, d in rates}):  # utilisation is against its own
+    best, d = max([t for t in rates if t[1]["precision"] == p], key=lambda t: t[0])
+    lines += ["", f"Fastest {p} matmul measured in this run: {best:.0f} GFLOP/s "
               f"({d['kernel']} of shape {d['shape']})."]
   return "\n".join(lines) + "\n"
 
@@ -244,6 +259,8 @@ def _bools(values):
 
 
 def run(out):
+  for p in _PRECISION.value:  # a typo fails now, not after an hour of other records
+    precision_lib.check(p, "--precision")
   x = tfiw_data.load("binarized_mnist")
   results = []
   jits = _bools(_JIT.value)
@@ -255,14 +272,17 @@ def run(out):
           for spe in map(int, _STEPS_PER_EXECUTION.value):
             for rng in (_XLA_RNG.value if jit else [None]):
               for autotune in _bools(_AUTOTUNE.value):
-                r = bench_training(method, layers, batch, k, jit, spe, rng, autotune, x.train)
-                print(json.dumps({key: v for key, v in r.items() if key != "matmul_detail"}),
-                      flush=True)
-                results.append(r)
+                for precision in _PRECISION.value:
+                  r = bench_training(method, layers, batch, k, jit, spe, rng, autotune, x.train,
+                                     precision)
+                  print(json.dumps({key: v for key, v in r.items() if key != "matmul_detail"}),
+                        flush=True)
+                  results.append(r)
   if _EVAL_EXAMPLES.value:
     for layers in map(int, _LAYERS.value):
-      for jit, chunk in [(j, int(c)) for j in jits for c in _EVAL_CHUNK.value]:
-        r = bench_eval(layers, jit, chunk, x.test)
+      for jit, chunk, precision in [(j, int(c), p) for j in jits for c in _EVAL_CHUNK.value
+                                    for p in _PRECISION.value]:
+        r = bench_eval(layers, jit, chunk, x.test, precision)
         print(json.dumps({key: v for key, v in r.items() if key != "matmul_detail"}), flush=True)
         results.append(r)
   meta = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, "

@@ -51,7 +51,8 @@ def evaluate_run(workdir, num_samples=None, max_examples=0, seed=None, data_dir=
   summary = evaluation.summarize(
       model, x, num_samples=k, seed=seed, batch_size=cfg.eval.batch_size,
       chunk_size=cfg.eval.chunk_size,
-      jit_compile=cfg.eval.jit_compile if jit_compile is None else jit_compile)
+      jit_compile=cfg.eval.jit_compile if jit_compile is None else jit_compile,
+      precision=cfg.eval.get("precision", "float32"))
   summary.update(method=cfg.method.name, dataset=cfg.data.name, seed=seed,
                  subset=None if subset is None else {
                      "num_examples": int(len(subset)), "of": int(test.shape[0]),

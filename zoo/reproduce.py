@@ -156,6 +156,8 @@ class RowRun:
                data_cache=None, state_dir=None, state_minutes=10.0):
     from zoo import trainer
     from tfiw import data as tfiw_data
+    # "auto" precisions resolved before config.json is written or compared (trainer's)
+    cfg = trainer.resolve_precisions(cfg)
     self.cfg, self.workdir, self.log = cfg, workdir, log
     self.table, self.row = cfg.paper.table, cfg.paper.row
     self.pretrained = (os.path.join(pretrained_root, self.table, self.row)
@@ -196,7 +198,8 @@ class RowRun:
     model.init_from_data(self.splits.train)
     model.compile(trainer.build_optimizer(cfg, self.steps), jit_compile=cfg.train.jit_compile,
                   steps_per_execution=trainer.steps_per_execution(
-                      cfg.train.steps_per_execution, self.steps))
+                      cfg.train.steps_per_execution, self.steps),
+                  precision=cfg.train.precision)
     self.model = model
 
   def test_set(self, epoch):
@@ -400,6 +403,9 @@ def _check_config(workdir, cfg):
   path = wd.config_path(workdir)
   new = json.loads(cfg.to_json_best_effort(sort_keys=True))
   old = wd.load_config_dict(workdir)
+  if old is not None:  # a row recorded before a field existed compares with its old value
+    from zoo import trainer
+    old = trainer.with_added_fields(old)
   training = lambda c: {k: v for k, v in c.items() if k != "paper"}
   if old is None:
     wd.write_json(path, new, allow_nan=True)

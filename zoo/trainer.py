@@ -13,6 +13,7 @@ run must match config.json in every field that shapes the training trajectory
 kill during evaluation; results.json marks the run as finished.
 """
 import ast
+import copy
 import difflib
 import json
 import math
@@ -29,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfiw
-from tfiw import data as tfiw_data, evaluation, schedules, validation
+from tfiw import data as tfiw_data, evaluation, precision, schedules, validation
 from zoo import workdir as wd
 
 # Config fields that do not change the training trajectory: they may differ when a run is
@@ -40,6 +41,9 @@ from zoo import workdir as wd
 RESUMABLE_FIELDS = ("eval.", "export.", "train.verbose", "train.epochs", "data.data_dir",
                     "args.", "train.steps_per_execution")
 SCHEDULES = ("burda", "constant")
+# Config fields added after runs were recorded, with the value every earlier run had: a
+# config.json without one compares as if it held that value, so those runs still resume.
+ADDED_FIELDS = {"train.precision": "float32", "eval.precision": "float32"}
 
 
 class ConfigError(ValueError):
@@ -270,6 +274,10 @@ def validate_config(cfg):
   for path in ("train.jit_compile", "eval.jit_compile"):
     need(isinstance(_get(cfg, path), bool), f"{path} must be True or False, "
          f"got {_get(cfg, path)!r}")
+  for path in ("train.precision", "eval.precision"):
+    value = _get(cfg, path, ADDED_FIELDS[path])
+    need(value in precision.PRECISIONS, f"unknown {path} {value!r}"
+         f"{_suggest(value, precision.PRECISIONS)} (valid: {list(precision.PRECISIONS)})")
   if problems:
     raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
@@ -284,6 +292,29 @@ def _get(cfg, path, default=_MISSING):
       return default
     node = node[key]
   return node
+
+
+def with_added_fields(config):
+  """A copy of a config dict with the ``ADDED_FIELDS`` it lacks set to their old values."""
+  out = copy.deepcopy(config)
+  for path, value in ADDED_FIELDS.items():
+    *parents, leaf = path.split(".")
+    node = out
+    for key in parents:
+      node = node.setdefault(key, {})
+    node.setdefault(leaf, value)
+  return out
+
+
+def resolve_precisions(cfg):
+  """A copy of ``cfg`` with train.precision and eval.precision concrete: "auto" resolved
+  (``tfiw.precision.resolve``) for this hardware and each one's jit_compile. Done before
+  config.json is written, so a run records the precision it ran in, and a run resumed
+  on hardware where "auto" means another precision is refused like any changed field."""
+  cfg = ml_collections.ConfigDict(with_added_fields(cfg.to_dict()))
+  cfg.train.precision = precision.resolve(cfg.train.precision, cfg.train.jit_compile)
+  cfg.eval.precision = precision.resolve(cfg.eval.precision, cfg.eval.jit_compile)
+  return cfg
 
 
 def build_model(cfg, input_dim, likelihood="bernoulli"):
@@ -356,6 +387,7 @@ def _check_config(workdir, cfg, backup_dir, log=print):
   new = json.loads(cfg.to_json_best_effort(sort_keys=True))
   old = wd.load_config_dict(workdir)
   if old is not None:
+    old = with_added_fields(old)
     done = wd.backup_epoch(backup_dir)
     differ = trajectory_differences(old, new)
     if differ and (done or os.path.exists(wd.results_path(workdir))):
@@ -399,11 +431,17 @@ def test_log_likelihood(model, cfg, x_test, verbose=1, strategy=None):
     return evaluation.log_likelihood_distributed(
         model, x_test, strategy, num_samples=cfg.eval.num_samples, seed=cfg.seed,
         batch_size=cfg.eval.batch_size, chunk_size=cfg.eval.chunk_size,
-        jit_compile=cfg.eval.jit_compile, verbose=verbose)
+        jit_compile=cfg.eval.jit_compile, verbose=verbose, precision=eval_precision(cfg))
   return evaluation.log_likelihood(
       model, x_test, num_samples=cfg.eval.num_samples, seed=cfg.seed,
       batch_size=cfg.eval.batch_size, chunk_size=cfg.eval.chunk_size,
-      jit_compile=cfg.eval.jit_compile, verbose=verbose)
+      jit_compile=cfg.eval.jit_compile, verbose=verbose, precision=eval_precision(cfg))
+
+
+def eval_precision(cfg):
+  """eval.precision, concrete (a config from before the field: float32)."""
+  return precision.resolve(cfg.eval.get("precision", ADDED_FIELDS["eval.precision"]),
+                           cfg.eval.jit_compile)
 
 
 def steps_per_execution(wanted, steps_per_epoch):
@@ -482,7 +520,7 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   ``NonFiniteError`` (a non-finite loss or evaluation; the last finite backup is kept).
   """
   validate_config(cfg)
-  cfg = ml_collections.ConfigDict(cfg.to_dict())  # the caller's (locked) config stays as is
+  cfg = resolve_precisions(cfg)  # a copy: the caller's (locked) config stays as is
   if data_dir:  # recorded, so zoo.evaluate and a resumed run find the same data
     cfg.data.data_dir = os.path.abspath(data_dir)
   # First: MultiWorkerMirroredStrategy and logical CPUs must precede TF device setup.
@@ -519,7 +557,7 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
     spe = (1 if tf.distribute.has_strategy()  # (true inside a non-default strategy's scope)
            else steps_per_execution(cfg.train.steps_per_execution, steps))
     model.compile(build_optimizer(cfg, steps), jit_compile=cfg.train.jit_compile,
-                  steps_per_execution=spe)
+                  steps_per_execution=spe, precision=cfg.train.precision)
   # The stream starts where the backup left off: epoch e's batches are a function of
   # (seed, e), so a resumed run trains on what an uninterrupted one would.
   initial_epoch = min(wd.backup_epoch(backup_dir), cfg.train.epochs)
@@ -542,7 +580,8 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   ]
   log(f"Training {cfg.method.name} (K={cfg.method.num_samples}) on {cfg.data.name}: "
       f"{cfg.train.epochs} epochs x {steps} steps, batch {cfg.data.batch_size}, "
-      f"jit_compile={cfg.train.jit_compile}, strategy={cfg.train.get('strategy', 'default')} "
+      f"jit_compile={cfg.train.jit_compile}, precision={model.precision}, "
+      f"strategy={cfg.train.get('strategy', 'default')} "
       f"({strategy.num_replicas_in_sync} replica(s){'' if chief else f', worker {task_id}'})")
   if initial_epoch:
     log(f"Resuming from epoch {initial_epoch} of {cfg.train.epochs} ({backup_dir})")
@@ -580,6 +619,8 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
       "eval_seconds": eval_seconds, "train_seconds_this_session": train_seconds,
       "epochs": int(cfg.train.epochs), "steps_per_epoch": int(steps),
       "final_train_bound": last.get("bound"),
+      # What ran ("auto" resolved): model.precision is what compile made of train.precision.
+      "train_precision": model.precision, "eval_precision": eval_precision(cfg),
   }
   if not chief:  # every worker took part in the (collective) evaluation; the chief writes
     shutil.rmtree(out_dir, ignore_errors=True)

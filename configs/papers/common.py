@@ -62,6 +62,10 @@ def row_config(table, rows, arg):
   r = rows[a.row]
   method_arg = ",".join(filter(None, [r.arg, "runlocal" if a.runlocal else ""]))
   c = importlib.import_module(f"configs.{r.method}").get_config(method_arg)
+  # A paper row runs in float32 wherever it runs: its recorded resume points predate the
+  # precision fields (read as float32), and "auto" could mean bf16 on another machine,
+  # which would both refuse the resume and mix precisions within one row's curve.
+  c.train.precision = c.eval.precision = "float32"
   if r.dataset:
     c.data.name = r.dataset
   for key, value in r.overrides:

@@ -249,6 +249,9 @@ class LatentVariableModel(StepModel):
     prior = [self.prior_params] if self.prior_params is not None else []
     return prior + [v for b in self.decoder_blocks for v in b.trainable_variables]
 
+  def precision_blocks(self):
+    return self.encoder_blocks + self.decoder_blocks
+
   def variable_groups(self):
     return {"model": self.model_variables, "inference": self.inference_variables,
             **self.estimator.variable_groups(self)}

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfiw import distributions as dists
+from tfiw import distributions as dists, precision as precision_lib
 from tfiw.models import fused_steps
 
 _REPLICA_FNS = weakref.WeakKeyDictionary()  # model -> jit-compiled _losses_and_grads
@@ -30,6 +30,7 @@ class StepModel(keras.Model):
   def __init__(self, seed=0, **kwargs):
     super().__init__(**kwargs)
     self.seed = int(seed)
+    self.precision = "float32"  # the concrete precision of training; set by compile
     # only_first_replica: under tf.distribute every replica increments it in sync, and
     # one replica's update is kept (a plain variable cannot be written in replica context).
     self._step_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros",
@@ -48,6 +49,10 @@ class StepModel(keras.Model):
 
   def variable_groups(self):
     raise NotImplementedError
+
+  def precision_blocks(self):
+    """The networks whose Dense layers a precision applies to (``tfiw.precision``)."""
+    return []
 
   def compute_losses(self, x, seed):
     raise NotImplementedError
@@ -77,8 +82,12 @@ class StepModel(keras.Model):
     return self.compute_losses(tf.convert_to_tensor(x), self._next_seed()).bound
 
   # ---- compile, XLA, distribution ----------------------------------------------
-  def compile(self, *args, jit_compile="auto", **kwargs):
+  def compile(self, *args, jit_compile="auto", precision="float32", **kwargs):
     """Keras compile; under a tf.distribute strategy XLA moves inside the replica step.
+
+    ``precision``: "float32", "bfloat16" or "auto" (``tfiw.precision``) for training and
+    ``evaluate``; "auto" is resolved here for the path the step takes (XLA or not), and
+    the concrete precision is kept as ``self.precision`` and in the saved compile config.
 
     A whole-step ``jit_compile=True`` under MirroredStrategy puts the cross-replica
     all-reduce and the variable updates of every replica into one XLA cluster, which
@@ -86,10 +95,16 @@ class StepModel(keras.Model):
     So with a non-default strategy Keras's step stays a plain ``tf.function`` and
     ``_losses_and_grads`` (pure compute, no variable writes) is jit-compiled per replica.
     """
+    precision_lib.check(precision)  # before Keras's compile changes anything
     super().compile(*args, jit_compile=jit_compile, **kwargs)  # the saved config keeps it
     self._replica_jit_compile = bool(self._distributed() and jit_compile is True)
+    xla = self.jit_compile is True or self._replica_jit_compile  # Keras resolved "auto"
     if self._replica_jit_compile:
       self.jit_compile = False
+    self.precision = precision_lib.resolve(precision, xla)
+    precision_lib.set_precision(self.precision_blocks(), self.precision)
+    # The resolved value, not "auto": a loaded model runs in the precision it trained in.
+    self._compile_config.config["precision"] = self.precision
 
   def _distributed(self):
     """Compiled or running under a (non-default) tf.distribute strategy."""

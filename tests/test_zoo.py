@@ -99,6 +99,12 @@ def test_evaluate_writes_table_json_and_pictures(tmp_path, capsys):
   assert summary["num_examples"] == 50 and len(summary["active_units"]) == 1
   for name in ("evaluation.json", "samples.png", "reconstructions.png"):
     assert os.path.getsize(os.path.join(workdir, name)) > 100
+  assert summary["precision"] == trainer.eval_precision(cfg)  # the config's, resolved
+  # --precision: the same examples and seed with bf16 matmuls, recorded; the number moves
+  # (bf16 ran) but little (what stays wide stayed wide)
+  bf16 = evaluate.evaluate_run(workdir, num_samples=10, max_examples=50, precision="bfloat16")
+  assert bf16["precision"] == "bfloat16"
+  assert 0 < abs(bf16["log_likelihood"] - summary["log_likelihood"]) < 0.5
 
 
 def test_steps_per_execution_divides_the_epoch():

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 
-from tfiw import evaluation, images
+from tfiw import evaluation, images, precision as precision_lib
 from zoo import cli, trainer, workdir as wd
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A zoo.train run directory.")
@@ -30,6 +30,9 @@ _SEED = flags.DEFINE_integer("seed", None, "Evaluation seed (default: the config
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Local .npz datasets (default: the run's "
                                 "recorded data_dir, else $TFIW_DATA_DIR).")
 _JIT = flags.DEFINE_bool("jit_compile", None, "XLA for the estimator (default: config).")
+_PRECISION = flags.DEFINE_enum(
+    "precision", None, ["float32", "bfloat16", "auto"], "Precision of the estimator's "
+    "matmuls (tfiw.precision; default: the config's eval.precision); recorded.")
 _ESTIMATOR = flags.DEFINE_enum("estimator", "iwae", ["iwae", "ais"],
                                "iwae: the K-sample IWAE estimate; ais: also annealed "
                                "importance sampling on the same examples (tfiw.ais).")
@@ -41,19 +44,21 @@ flags.mark_flags_as_required(["workdir"])
 
 def evaluate_run(workdir, num_samples=None, max_examples=0, seed=None, data_dir=None,
                  jit_compile=None, estimator="iwae", ais_chains=16, ais_steps=1000,
-                 ais_leapfrog=10):
+                 ais_leapfrog=10, precision=None):
   cfg, model = wd.load_run(workdir)
   test = trainer.load_data(cfg, data_dir).test  # data_dir None: the one the run recorded
   subset = evaluation.subset_indices(test.shape[0], max_examples)
   x = test if subset is None else test[subset]
   k = num_samples or cfg.eval.num_samples
   seed = cfg.seed if seed is None else seed
+  jit = cfg.eval.jit_compile if jit_compile is None else jit_compile
+  precision = precision_lib.resolve(  # a config from before the field: float32
+      precision or cfg.eval.get("precision", trainer.ADDED_FIELDS["eval.precision"]), jit)
   summary = evaluation.summarize(
       model, x, num_samples=k, seed=seed, batch_size=cfg.eval.batch_size,
       chunk_size=cfg.eval.chunk_size,
-      jit_compile=cfg.eval.jit_compile if jit_compile is None else jit_compile,
-      precision=cfg.eval.get("precision", "float32"))
-  summary.update(method=cfg.method.name, dataset=cfg.data.name, seed=seed,
+      jit_compile=jit, precision=precision)
+  summary.update(method=cfg.method.name, dataset=cfg.data.name, seed=seed, precision=precision,
                  subset=None if subset is None else {
                      "num_examples": int(len(subset)), "of": int(test.shape[0]),
                      "seed": evaluation.SUBSET_SEED, "indices": [int(i) for i in subset]})
@@ -113,6 +118,7 @@ def format_table(summary):
   rows = [
       ("method", summary["method"]), ("dataset", summary["dataset"]),
       ("examples", summary["num_examples"]), ("K (importance samples)", summary["num_samples"]),
+      ("precision", summary["precision"]),
       ("test log-likelihood (nats)",
        f"{summary['log_likelihood']:.2f} ± {summary['log_likelihood_stderr']:.2f}"),
       ("active units per layer", summary["active_units"]),
@@ -132,7 +138,7 @@ def main(argv):
   try:
     evaluate_run(_WORKDIR.value, _NUM_SAMPLES.value, _MAX_EXAMPLES.value, _SEED.value,
                  _DATA_DIR.value, _JIT.value, _ESTIMATOR.value, _AIS_CHAINS.value,
-                 _AIS_STEPS.value, _AIS_LEAPFROG.value)
+                 _AIS_STEPS.value, _AIS_LEAPFROG.value, _PRECISION.value)
   except (FileNotFoundError, ValueError) as e:  # no run there, missing or bad data
     sys.exit(f"zoo.evaluate: error: {e}")
 

@@ -134,6 +134,16 @@ def test_resolve_auto_is_float32_unless_the_table_says_otherwise(monkeypatch):
   assert precision.resolve("auto", False, kind="cpu") == "float32"
 
 
+def test_the_measured_table():
+  """What the benchmark showed (docs/performance.md, "Precision"): XLA's CPU bf16 is
+  slower than its float32 everywhere measured; TensorFlow's oneDNN bf16 is faster on
+  AVX-512 BF16; CPUs without bf16 instructions stay float32."""
+  for kind in ("cpu_amx", "cpu_avx512_bf16", "cpu"):
+    assert precision.resolve("auto", True, kind=kind) == "float32"
+  assert precision.resolve("auto", False, kind="cpu_avx512_bf16") == "bfloat16"
+  assert precision.resolve("auto", False, kind="cpu") == "float32"
+
+
 def test_device_kind_from_cpu_flags():
   assert precision.device_kind(True, {"amx_bf16"}) == "gpu"
   assert precision.device_kind(False, {"avx512f", "amx_bf16", "avx512_bf16"}) == "cpu_amx"

@@ -22,5 +22,5 @@ setup(
         "pillow",                      # PNG sample grids
         "matplotlib",                  # zoo.diagnose SNR plots
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "pytest-xdist"]},
 )

@@ -9,10 +9,11 @@ matmuls only (forward 2*rows*in*out per Dense layer; a training step counts forw
 backward as 3x forward) and the matmul rate is the fastest of TensorFlow's default
 (oneDNN) kernel and XLA's on each of the model's own matmul shapes (for training also
 each layer's two gradient matmuls, on their own shapes), at the record's own precision
-(``--precision``: bfloat16 records are measured against bf16 matmuls). Timings exclude
-compilation and warm-up; each figure is the median over repeats, with min and max.
+(``--precision``: bfloat16 records are measured against bf16 matmuls; each shape is measured
+once per run and shared by the records that use it). Timings exclude compilation and warm-up; each figure is the median over repeats, with min and max.
 Writes OUT.json and OUT.md.
 """
+import functools
 import json
 import os
 import platform
@@ -87,6 +88,7 @@ def _seconds(fn, repeats):
   return min(_time(lambda: fn().numpy(), repeats))
 
 
+@functools.lru_cache(maxsize=None)  # records of one run share shapes: measure each once
 def _kernel_seconds(rows, n_in, n_out, transpose_a, jit, repeats, dtype=tf.float32):
   """Seconds for one [rows, n_in] x [n_in, n_out] matmul (the left operand stored
   transposed if ``transpose_a``), timed as ~1 GFLOP of matmuls on distinct inputs in one

@@ -64,6 +64,25 @@ def test_status_counts_only_full_protocol_within_tolerance():
   assert reproduce.status(85.54, None, None, 0, 3280) == "not run"
 
 
+def test_equal_epoch_comparison_uses_the_last_epoch_every_row_reached():
+  def entry(row, dataset, nlls, same_as=None, status="partial"):
+    curve = {"checkpoints": [{"epoch": ep, "test_nll": v, "test_nll_stderr": 0.2}
+                             for ep, v in nlls.items()]} if nlls else None
+    return {"json": {"row": row, "dataset": dataset}, "curve": curve, "same_as": same_as,
+            "status": status}
+  entries = [entry("rem", "m", {1: 108.0, 4: 98.7}), entry("iwae", "m", {1: 112.0}),
+             entry("vae", "m", {1: 116.0, 4: 90.0, 13: 85.0}),
+             entry("alias", "m", {1: 1.0}, same_as="vae"), entry("none", "m", None),
+             entry("smoke", "m", {1: 0.5}, status="runlocal smoke run"),
+             entry("alone", "other", {1: 100.0})]
+  # iwae has only epoch 1, so all compare there (not at the rows' own last epochs), best
+  # first; aliases, unrun and smoke rows, and a dataset with one run row are left out.
+  assert reproduce.equal_epoch_comparison(entries) == [
+      ("m", 1, [("rem", 108.0, 0.2), ("iwae", 112.0, 0.2), ("vae", 116.0, 0.2)])]
+  assert reproduce.equal_epoch_comparison(entries[:1] + entries[2:3]) == [
+      ("m", 4, [("vae", 90.0, 0.2), ("rem", 98.7, 0.2)])]
+
+
 @pytest.fixture
 def rows_without_xla(monkeypatch):
   """Row configs without XLA: compiling the fused training loop and the estimator would

@@ -533,6 +533,30 @@ def collect(workdir_root, state_root=None):
   return out
 
 
+def equal_epoch_comparison(entries):
+  """Per dataset, the run rows' test NLL at the last checkpoint epoch that all of them
+  reached, best first: rows stop at different epochs, and only numbers at the same epoch
+  compare methods at an equal budget. Returns [(dataset, epoch, [(row, nll, stderr)])] for
+  datasets with at least two such rows."""
+  by_data = {}
+  for e in entries:
+    points = e["curve"]["checkpoints"] if e["curve"] else []
+    if e["same_as"] or not points or e["status"] == "runlocal smoke run":
+      continue
+    by_data.setdefault(e["json"]["dataset"], []).append(
+        (e["json"]["row"], {c["epoch"]: c for c in points}))
+  out = []
+  for dataset, rows in sorted(by_data.items()):
+    common = set.intersection(*(set(points) for _, points in rows))
+    if len(rows) < 2 or not common:
+      continue
+    epoch = max(common)
+    scores = [(row, points[epoch]["test_nll"], points[epoch]["test_nll_stderr"])
+              for row, points in rows]
+    out.append((dataset, epoch, sorted(scores, key=lambda r: r[1])))
+  return out
+
+
 def _fmt(x, spec=".2f", none="–"):
   return none if x is None else format(x, spec)
 
@@ -652,6 +676,10 @@ def write_report(workdir_root, docs_dir, state_root=None):
       lines.append(f"| {name} | {j['dataset']} | {paper} | {tfiw} | "
                    f"{j['epochs_done'] or '–'} | {e['trained_epochs']} / {j['protocol_epochs']} | "
                    f"{_fmt(j['train_hours'])} | {e['status']} | {j['machine'] or '–'} |")
+    for dataset, epoch, scores in equal_epoch_comparison(rows):
+      lines += ["", f"At an equal budget on `{dataset}` (epoch {epoch}, the last checkpoint "
+                "every run row on it reached; best first): " + ", ".join(
+                    f"{row} {nll:.2f} ± {se:.2f}" for row, nll, se in scores) + "."]
     with_ais = [e for e in rows if e["ais"] and not e["same_as"]]
     if with_ais:
       lines += ["", "AIS beside IWAE-5000 on the same test images (`tfiw.ais`, docs/ais.md; "

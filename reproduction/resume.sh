@@ -16,9 +16,6 @@ start() {  # start LOG ARGS...: one background zoo.reproduce process
   local log=$1; shift
   nohup nice -n 19 python -m zoo.reproduce "$@" "${common[@]}" >> "$LONGRUNS/logs/$log.log" 2>&1 &
 }
-# REM's comparison at one equal reduced budget: 4 epochs (checkpoints 1 and 4), then the rest
-# of Burda's Table 1 rows toward stage 5 (epoch 364).
-start rem --table=dieng2019_table2 --rows=rem_v1,rem_v2,iwae,vae --stop_epoch=4
 # Burda Table 1, 1-layer k=1 and k=5 rows toward the full protocol (next checkpoint: epoch 1093)
 start small_k --table=burda2016_table1 --rows=iwae_l1_k5,vae_l1_k1,vae_l1_k5 --stop_epoch=1093
 # Burda Table 1, the K=50 and 2-layer rows from stage 4 (121) to stage 5 (364)

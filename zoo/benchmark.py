@@ -10,7 +10,8 @@ backward as 3x forward) and the matmul rate is the fastest of TensorFlow's defau
 (oneDNN) kernel and XLA's on each of the model's own matmul shapes (for training also
 each layer's two gradient matmuls, on their own shapes), at the record's own precision
 (``--precision``: bfloat16 records are measured against bf16 matmuls; each shape is measured
-once per run and shared by the records that use it). Timings exclude compilation and warm-up; each figure is the median over repeats, with min and max.
+once per run and shared by the records that use it). Timings exclude compilation and
+warm-up; each figure is the median over repeats, with min and max.
 Writes OUT.json and OUT.md.
 """
 import functools

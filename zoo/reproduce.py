@@ -66,6 +66,7 @@ JSON_KEYS = ("table", "row", "dataset", "paper_nll", "paper_source", "tfiw_nll",
              "tfiw_nll_stderr", "epochs_done", "protocol_epochs", "train_hours", "machine",
              "pretrained")
 TOLERANCE_NATS = 0.3
+SMOKE_STATUS = "runlocal smoke run"  # a row trained with runlocal: never a result
 
 
 def _define_flags():
@@ -519,7 +520,7 @@ def collect(workdir_root, state_root=None):
           "machine": last["machine"] if last else None,
           "pretrained": (f"pretrained/{table}/{source_row}" if last else None),
       }
-      state = ("runlocal smoke run" if curve and curve["protocol_epochs"] != protocol
+      state = (SMOKE_STATUS if curve and curve["protocol_epochs"] != protocol
                else f"training (epoch {trained}, no checkpoint yet)" if last is None and trained
                else status(entry["paper_nll"], cfg.paper.stderr, entry["tfiw_nll"],
                            entry["epochs_done"], protocol))
@@ -541,7 +542,7 @@ def equal_epoch_comparison(entries):
   by_data = {}
   for e in entries:
     points = e["curve"]["checkpoints"] if e["curve"] else []
-    if e["same_as"] or not points or e["status"] == "runlocal smoke run":
+    if e["same_as"] or not points or e["status"] == SMOKE_STATUS:
       continue
     by_data.setdefault(e["json"]["dataset"], []).append(
         (e["json"]["row"], {c["epoch"]: c for c in points}))

@@ -378,3 +378,40 @@ def test_steps_per_execution_on_a_static_shape_stream_matches_single_steps():
   fused.fit(tf.data.Dataset.from_tensor_slices(x).batch(20, drop_remainder=True).repeat(),
             steps_per_epoch=6, epochs=1, verbose=0)
   assert fused.train_function.run_steps.experimental_get_tracing_count() == traces
+
+
+def _constant_scales(model, raw_bias):
+  """Every Gaussian head of ``model`` given scale-independent inputs: raw = raw_bias(size)."""
+  for block in model.encoder_blocks + model.decoder_blocks:
+    head = getattr(block, "head", None)
+    if head is not None and hasattr(head, "raw_scale"):
+      head.raw_scale.kernel.assign(tf.zeros_like(head.raw_scale.kernel))
+      head.raw_scale.bias.assign(raw_bias(head.raw_scale.bias.shape[0]))
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_exp_scale_latents_are_the_gaussian_family_with_scale_exp_raw(layers):
+  """latents="gaussian_exp" (Burda et al.'s link, scale = exp(raw)) gives the same log
+  weights as the default softplus link when both are set to the same scales s: raw =
+  log s against raw = softplus^-1(s - floor); the same draws (same seed) and weights
+  otherwise. A wrong link or floor in either moves every log-weight."""
+  from tfiw import distributions as dists
+  x = tiny_binary_data(n=8, dim=12, seed=1)
+  dims = [3] if layers == 1 else [4, 2]
+  make = lambda latents: tfiw.IWAE(input_dim=12, latent_dims=dims, hidden=[5],
+                                   num_samples=3, latents=latents, estimator="dreg")
+  soft, expo = make("gaussian"), make("gaussian_exp")
+  for m in (soft, expo):
+    m.log_weights(x[:2], 1, tf.constant([0, 0]))  # build
+  expo.set_weights(soft.get_weights())
+  scales = lambda n: np.linspace(0.3, 1.7, n).astype(np.float32)
+  _constant_scales(soft, lambda n: dists.raw_from_scale(scales(n)))
+  _constant_scales(expo, lambda n: np.log(scales(n)))
+  a = soft.log_weights(x, 4, tf.constant([2, 3])).log_w.numpy()
+  b = expo.log_weights(x, 4, tf.constant([2, 3])).log_w.numpy()
+  np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+  # The same raw outputs mean different scales under the two links.
+  _constant_scales(expo, lambda n: dists.raw_from_scale(scales(n)))
+  assert np.max(np.abs(expo.log_weights(x, 4, tf.constant([2, 3])).log_w.numpy() - a)) > 0.01
+  assert expo.family == "gaussian"
+  assert tfiw.IWAE.from_config(expo.get_config()).latents.name == "gaussian_exp"

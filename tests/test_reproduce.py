@@ -40,12 +40,14 @@ def test_burda_rows_follow_the_papers_protocol():
   lr = schedules.BurdaSchedule(steps)
   for row in burda2016_table1.ROWS:
     c = burda2016_table1.get_config(f"row={row}")
-    method, layers, k = row.split("_")
+    method, layers, k = row.split("_")[:3]   # iwae_l1_k5[_exp_scale]
     assert c.method.name == method and c.method.num_samples == int(k[1:])
     assert len(c.model.latent_dims) == int(layers[1:])
     assert (c.data.name, c.data.batch_size, c.train.epochs) == ("mnist_burda", 20, 3280)
     assert (c.optim.learning_rate, c.optim.adam_epsilon) == (1e-3, 1e-4)
     assert c.eval.num_samples == 5000 and c.paper.test_binarization == "per_evaluation"
+    assert c.method.get("latents", "gaussian") == (
+        "gaussian_exp" if row.endswith("_exp_scale") else "gaussian")
   # Checkpoints = the last epoch of every stage: the rate drops right after each of them.
   checkpoints = list(paper_common.BURDA_CHECKPOINTS)
   assert checkpoints[-1] == 3280 and len(checkpoints) == 8

@@ -16,8 +16,10 @@ from tfiw import distributions as dists
 
 
 class Gaussian:
-  """Diagonal Gaussian units, z = loc + scale ε (reparameterised); prior N(0, I)."""
+  """Diagonal Gaussian units, z = loc + scale ε (reparameterised); prior N(0, I);
+  scale = softplus(raw) + a floor (``dists.scale_from_raw``)."""
   name = "gaussian"
+  family = "gaussian"        # what estimators check support against
   head = "gaussian"          # the network head: (loc, raw_scale)
   reparameterizable = True
 
@@ -56,10 +58,23 @@ class Gaussian:
     return dists.diag_gaussian(*params).sample(seed=seed)
 
 
+class GaussianExp(Gaussian):
+  """Gaussian units with scale = exp(raw) and no floor: the parameterisation of Burda et
+  al.'s released code (yburda/iwae ``iwae.py``, ``GaussianSampler``), for measuring how
+  much the link matters against a paper's numbers. Same family as ``Gaussian``."""
+  name = "gaussian_exp"
+
+  @staticmethod
+  def params(out):
+    loc, raw = out
+    return loc, tf.exp(raw)
+
+
 class Bernoulli:
   """Binary units (sigmoid belief nets): logits; samples carry no gradient; the top
   layer's prior has learned logits."""
   name = "bernoulli"
+  family = "bernoulli"
   head = "logits"
   reparameterizable = False
 
@@ -97,7 +112,7 @@ class Bernoulli:
     return dists.sample_bernoulli(logits, [], seed)
 
 
-LATENTS = {t.name: t for t in (Gaussian, Bernoulli)}
+LATENTS = {t.name: t for t in (Gaussian, GaussianExp, Bernoulli)}
 
 
 def get_latents(name):

@@ -107,7 +107,8 @@ class LatentVariableModel(StepModel):
     likelihood: ``"bernoulli"`` (x in {0, 1}) or ``"gaussian"`` (real x).
     num_samples: K importance samples per example in training and ``evaluate``.
     seed: makes training draws reproducible (a counter advances it every step).
-    latents: ``"gaussian"`` or ``"bernoulli"`` stochastic layers.
+    latents: ``"gaussian"`` (scale softplus(raw) + floor), ``"gaussian_exp"`` (scale
+      exp(raw), Burda et al.'s code) or ``"bernoulli"`` stochastic layers.
     objective: a name in ``tfiw.objectives.OBJECTIVES`` (elbo, iwae, miwae, ciwae, piwae,
       vr).
     estimator: a name in ``tfiw.estimators.ESTIMATORS`` (reparameterized, stl, dreg,
@@ -117,7 +118,7 @@ class LatentVariableModel(StepModel):
       ``alpha``, ``phi_update``, ``version``, ``baseline_hidden``).
   """
 
-  family = None  # the family's name for estimator support; None: the latents' name
+  family = None  # the family's name for estimator support; None: the latents' family
 
   def __init__(self, input_dim, latent_dims=(50,), hidden=(200, 200), activation="tanh",
                likelihood="bernoulli", num_samples=1, seed=0, latents="gaussian",
@@ -137,7 +138,7 @@ class LatentVariableModel(StepModel):
     self.num_samples = int(num_samples)
     self.latents = get_latents(latents)
     if self.family is None:
-      self.family = self.latents.name
+      self.family = self.latents.family
     obj_options, est_options = _split_options(objective, estimator, options)
     self.objective = objectives_lib.get_objective(objective, **obj_options)
     self.estimator = estimators_lib.get_estimator(estimator, **est_options)

@@ -11,8 +11,10 @@ Paper test NLL (nats):
 {rows}
 
 Source: arXiv:1509.00519v4, Appendix D (fixed binarization results), numbers as quoted
-in the reproduction issue; the appendix text is not in /work/shared/papers and we did not
-re-check them against the PDF. No error bars.
+in the reproduction issue and, the same three, in github.com/nbip/IWAE README.md (commit
+17cc55d, "Static binarization ... Should be compared to the results in appendix D",
+column "Test-set LLH (original paper)": -88.71 / -87.63 / -87.10); the appendix text is
+not in /work/shared/papers and the PDF cannot be reached from here. No error bars.
 
   python -m zoo.reproduce --table=burda2016_appd --rows=iwae_l1_k5 --workdir_root=runs/reproduce
 """
@@ -20,7 +22,8 @@ from configs.papers import common
 
 TABLE = "burda2016_appd"
 SOURCE = ("Burda et al. 2016 (arXiv:1509.00519v4), Appendix D, fixed-binarization MNIST "
-          "(as quoted in the reproduction issue; not re-checked)")
+          "(as quoted in the reproduction issue and in github.com/nbip/IWAE README.md, commit "
+          "17cc55d; not checked against the PDF)")
 ROWS = {
     f"iwae_l1_k{k}": common.Row(method="iwae", arg=f"k={k},layers=1", nll=nll, source=SOURCE,
                                 dataset="binarized_mnist", note="fixed MNIST, 50,000 train")

@@ -690,8 +690,14 @@ def write_report(workdir_root, docs_dir, state_root=None):
         lines.append(f"- {e['json']['row']}, epoch {a['epoch']}: AIS {-a['log_likelihood']:.2f}"
                      f" vs IWAE-5000 {-a['iwae5000']:.2f} on {a['examples']} random test "
                      f"images ({a['chains']} chains, {a['steps']} steps)")
-    sources = sorted({e["json"]["paper_source"] for e in rows})
-    lines += ["", "Sources: " + "; ".join(sources) + ".", ""]
+    by_source = {}  # source -> its rows, in the table's order
+    for e in rows:
+      by_source.setdefault(e["json"]["paper_source"], []).append(e["json"]["row"])
+    if len(by_source) == 1:
+      lines += ["", f"Source: {next(iter(by_source))}.", ""]
+    else:
+      lines += ["", "Sources:", ""] + [f"- {', '.join(r)}: {s}." for s, r in
+                                        by_source.items()] + [""]
     ran = [e for e in rows if e["curve"] and not e["same_as"]]
     if ran:
       data = sorted({e["curve"]["data_source"] for e in ran})

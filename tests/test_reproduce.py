@@ -1,4 +1,5 @@
 """zoo.reproduce: paper-row configs, a runlocal row end to end with resume, report schema."""
+import glob
 import importlib
 import json
 import os
@@ -10,7 +11,9 @@ import tensorflow as tf
 from configs import papers
 from configs.papers import burda2016_table1, common as paper_common
 from tfiw import data as tfiw_data, schedules
-from zoo import reproduce
+from zoo import reproduce, trainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _all_rows():
@@ -83,6 +86,26 @@ def test_equal_epoch_comparison_uses_the_last_epoch_every_row_reached():
       ("m", 1, [("rem", 108.0, 0.2), ("iwae", 112.0, 0.2), ("vae", 116.0, 0.2)])]
   assert reproduce.equal_epoch_comparison(entries[:1] + entries[2:3]) == [
       ("m", 4, [("vae", 90.0, 0.2), ("rem", 98.7, 0.2)])]
+  # A variant row (one protocol detail changed) is not a method to rank: it is compared
+  # with its base row at every checkpoint both reached, in epoch order.
+  variant = dict(entry("rem_exp", "m", {4: 97.0, 1: 107.5, 40: 90.0}), variant_of="rem")
+  assert reproduce.equal_epoch_comparison(entries + [variant]) == \
+      reproduce.equal_epoch_comparison(entries)
+  assert reproduce.variant_comparison(entries + [variant]) == [
+      ("rem_exp", "rem", [(1, 107.5, 108.0), (4, 97.0, 98.7)])]
+  assert reproduce.variant_comparison(entries) == []
+
+
+def test_committed_resume_points_resume_with_the_current_row_configs():
+  """Every row mirrored in reproduction/state resumes under today's config: no field that
+  changes training differs (paper metadata may), so a session never loses a long run."""
+  roots = sorted(glob.glob(os.path.join(REPO, "reproduction", "state", "*", "*")))
+  assert roots, "reproduction/state holds the long runs' resume points"
+  for root in roots:
+    table, row = root.split(os.sep)[-2:]
+    old = trainer.with_added_fields(json.load(open(os.path.join(root, "config.json"))))
+    new = json.loads(reproduce.row_config(table, row).to_json_best_effort(sort_keys=True))
+    assert trainer.trajectory_differences(old, new) == [], (table, row)
 
 
 @pytest.fixture

@@ -528,6 +528,8 @@ def collect(workdir_root, state_root=None):
       ais = wd.read_json(wd.ais_path(source))
       out.append({"json": entry, "curve": curve, "trained_epochs": trained, "ais": ais,
                   "paper_stderr": cfg.paper.stderr, "same_as": cfg.paper.same_as,
+                  "variant_of": cfg.paper.get("variant_of", ""),
+                  "overrides": cfg.paper.get("overrides", ""),
                   "note": cfg.paper.note, "method_config": cfg.paper.method_config,
                   "test_binarization": cfg.paper.test_binarization,
                   "status": state})
@@ -538,11 +540,12 @@ def equal_epoch_comparison(entries):
   """Per dataset, the run rows' test NLL at the last checkpoint epoch that all of them
   reached, best first: rows stop at different epochs, and only numbers at the same epoch
   compare methods at an equal budget. Returns [(dataset, epoch, [(row, nll, stderr)])] for
-  datasets with at least two such rows."""
+  datasets with at least two such rows. Variant rows (one protocol detail changed) are
+  ``variant_comparison``'s."""
   by_data = {}
   for e in entries:
     points = e["curve"]["checkpoints"] if e["curve"] else []
-    if e["same_as"] or not points or e["status"] == SMOKE_STATUS:
+    if e["same_as"] or e.get("variant_of") or not points or e["status"] == SMOKE_STATUS:
       continue
     by_data.setdefault(e["json"]["dataset"], []).append(
         (e["json"]["row"], {c["epoch"]: c for c in points}))
@@ -555,6 +558,25 @@ def equal_epoch_comparison(entries):
     scores = [(row, points[epoch]["test_nll"], points[epoch]["test_nll_stderr"])
               for row, points in rows]
     out.append((dataset, epoch, sorted(scores, key=lambda r: r[1])))
+  return out
+
+
+def variant_comparison(entries):
+  """Per variant row with checkpoints: (variant, base, [(epoch, variant_nll, base_nll)]) at
+  every checkpoint both reached. Both rows evaluate a checkpoint on the same test images
+  (the same binarization seed at the same epoch), so the difference is the variant's."""
+  by_row = {e["json"]["row"]: e for e in entries}
+  out = []
+  for e in entries:
+    base = by_row.get(e.get("variant_of") or "")
+    if base is None or not e["curve"] or not base["curve"] or e["status"] == SMOKE_STATUS:
+      continue
+    theirs = {c["epoch"]: c["test_nll"] for c in base["curve"]["checkpoints"]}
+    pairs = [(c["epoch"], c["test_nll"], theirs[c["epoch"]])
+             for c in sorted(e["curve"]["checkpoints"], key=lambda c: c["epoch"])
+             if c["epoch"] in theirs]
+    if pairs:
+      out.append((e["json"]["row"], base["json"]["row"], pairs))
   return out
 
 
@@ -681,6 +703,11 @@ def write_report(workdir_root, docs_dir, state_root=None):
       lines += ["", f"At an equal budget on `{dataset}` (epoch {epoch}, the last checkpoint "
                 "every run row on it reached; best first): " + ", ".join(
                     f"{row} {nll:.2f} ± {se:.2f}" for row, nll, se in scores) + "."]
+    changes = {e["json"]["row"]: e["overrides"] for e in rows}
+    for variant, base, pairs in variant_comparison(rows):
+      lines += ["", f"Variant `{variant}` of `{base}` (`{changes[variant]}`), test NLL on "
+                "the same test images, variant vs base (difference): " + ", ".join(
+                    f"epoch {ep} {v:.2f} vs {b:.2f} ({v - b:+.2f})" for ep, v, b in pairs) + "."]
     with_ais = [e for e in rows if e["ais"] and not e["same_as"]]
     if with_ais:
       lines += ["", "AIS beside IWAE-5000 on the same test images (`tfiw.ais`, docs/ais.md; "

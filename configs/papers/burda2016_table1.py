@@ -52,7 +52,7 @@ ROWS["iwae_l1_k5_exp_scale"] = common.Row(
     method="iwae", arg="k=5,layers=1", nll=PAPER_NLL[("iwae", 1, 5)], source=SOURCE,
     dataset="mnist_burda", test_binarization="per_evaluation",
     note=NOTE + "; Gaussian scales exp(raw) as in yburda/iwae (the other rows: softplus + floor)",
-    overrides=(("method.latents", "gaussian_exp"),))
+    overrides=(("method.latents", "gaussian_exp"),), variant_of="iwae_l1_k5")
 
 __doc__ = __doc__.format(rows=common.docstring_rows(ROWS))
 

@@ -10,6 +10,11 @@ protocol and number. ``row_config`` returns the method's ConfigDict with:
   c.paper.note              protocol details and known deviations
   c.paper.same_as           another row of the table trained identically (IWAE at k=1 is
                             the VAE): that row's run is reported, none is trained
+  c.paper.variant_of        another row this one changes in one protocol detail (its
+                            ``overrides``), to measure that detail's effect: the report
+                            sets the two curves side by side and leaves the variant out
+                            of the equal-budget comparison of methods
+  c.paper.overrides         the row's changes to its method config, "key=value, ..."
   c.paper.checkpoints       epochs at which zoo.reproduce evaluates the test NLL and
                             exports the SavedModel (the ends of the schedule's stages)
   c.paper.test_binarization "fixed": the dataset's test set as loaded; "per_evaluation":
@@ -46,6 +51,7 @@ class Row:
   eval_num_samples: int = 5000
   test_binarization: str = "fixed"
   same_as: Optional[str] = None
+  variant_of: Optional[str] = None
   note: str = ""
   overrides: Tuple[Tuple[str, object], ...] = ()   # ("optim.schedule", "constant"), ...
 
@@ -83,7 +89,9 @@ def row_config(table, rows, arg):
     checkpoints = [1, c.train.epochs]
   c.paper = ml_collections.ConfigDict(dict(
       table=table, row=a.row, nll=r.nll, stderr=r.stderr, source=r.source, note=r.note,
-      same_as=r.same_as or "", checkpoints=checkpoints, test_binarization=r.test_binarization,
+      same_as=r.same_as or "", variant_of=r.variant_of or "",
+      overrides=", ".join(f"{k}={v}" for k, v in r.overrides), checkpoints=checkpoints,
+      test_binarization=r.test_binarization,
       method_config=f"configs/{r.method}.py:{r.arg}"))
   c.args = a.to_dict()
   return c

@@ -237,3 +237,12 @@ def test_rows_survive_a_lost_workdir_through_the_tracked_mirror(tmp_path, rows_w
   assert reproduce.seed_from_state(mirror, fresh) == 2
   assert reproduce.backup_epoch(fresh) == 2
   assert reproduce.seed_from_state(mirror, fresh) == 0  # already as far: untouched
+
+
+def test_a_runlocal_smoke_run_never_writes_the_committed_report_or_models(tmp_path):
+  runs = str(tmp_path / "runs")
+  assert reproduce.output_roots(True, runs) == (os.path.join(runs, "pretrained"),
+                                               os.path.join(runs, "docs"))
+  assert reproduce.output_roots(False, runs) == (os.path.join(REPO, "pretrained"),
+                                                os.path.join(REPO, "docs"))
+  assert reproduce.output_roots(True, runs, "p", "d") == ("p", "d")  # explicit flags win

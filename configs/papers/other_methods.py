@@ -24,7 +24,8 @@ issues corpora; the reproduction issue's numbers):
                      in what we could find; no number quoted.
 
 The Rainforth and DReG rows train on Burda et al.'s dynamic MNIST (``mnist_burda``, test
-set re-binarized at every evaluation), the protocol those papers follow.
+set re-binarized at every evaluation): both papers build on Burda et al.'s setup, but
+which binarization each used is not verified here.
 
 Training: each method config's defaults (configs/<method>.py), 3,280 epochs with
 checkpoints at the ends of the Burda stages (the SBN configs keep their constant rate).

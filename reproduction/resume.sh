@@ -1,27 +1,45 @@
 #!/usr/bin/env bash
 # Resume the long reproduction runs (issue 16) in the background, at low priority, one
 # thread each. Rows seed their workdirs from reproduction/state when those are missing and
-# continue from the last finished epoch; each run stops at its --stop_epoch (the next
-# schedule checkpoint worth reaching). Logs: $LONGRUNS/logs/*.log.
-#   bash reproduction/resume.sh          # LONGRUNS defaults to ../longruns (outside the repo)
-# Stop them with `pkill -f zoo.reproduce`, then commit reproduction/ docs/ pretrained/.
+# continue from the last finished epoch; each run stops at its --stop_epoch. Logs:
+# $LONGRUNS/logs/*.log.
+#   bash reproduction/resume.sh                  # the default chains below
+#   bash reproduction/resume.sh LOG "ARGS; ARGS" # one chain of your own, e.g.
+#   bash reproduction/resume.sh seed1 "--table=burda2016_table1 --rows=iwae_l1_k5_seed1 --stop_epoch=40"
+# LONGRUNS defaults to ../longruns (outside the repo). Stop them with
+# `pkill -f zoo.reproduce`, then commit reproduction/ docs/ pretrained/.
+#
+# The runs execute a snapshot of the code ($LONGRUNS/code/<time>), not the working tree:
+# TensorFlow's autograph reads a function's source file when it first traces it, so a run
+# that traces its evaluation hours after an edit of the tree parses shifted lines and
+# fails (a run died so at its epoch-1093 checkpoint on 2026-12-06).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+REPO=$(pwd)
 LONGRUNS=${LONGRUNS:-$(cd .. && pwd)/longruns}
 mkdir -p "$LONGRUNS/runs" "$LONGRUNS/logs"
 # The project's virtual environment when one is active or sits in .venv, else python on PATH.
-PYTHON=${PYTHON:-$( [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}
+PYTHON=${PYTHON:-$( [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ] && echo "$REPO/.venv/bin/python" || command -v python)}
+SNAP="$LONGRUNS/code/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$SNAP"
+cp -r tfiw zoo configs export setup.py "$SNAP"/
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
-common=(--workdir_root="$LONGRUNS/runs" --state_root=reproduction/state --pretrained_root=pretrained
-        --docs_dir=docs --data_dir=../shared/data --threads=1)
+common=(--workdir_root="$LONGRUNS/runs" --state_root="$REPO/reproduction/state"
+        --pretrained_root="$REPO/pretrained" --docs_dir="$REPO/docs"
+        --data_dir="$REPO/../shared/data" --threads=1)
 start() {  # start LOG "ARGS; ARGS; ...": one background chain of zoo.reproduce calls
-  local log=$1 chain=$2 cmd="" part
+  local log=$1 chain=$2 cmd="cd '$SNAP'; " part
   IFS=';' read -ra parts <<< "$chain"
   for part in "${parts[@]}"; do
-    cmd+="nice -n 19 $PYTHON -m zoo.reproduce $part ${common[*]} >> '$LONGRUNS/logs/$log.log' 2>&1; "
+    cmd+="nice -n 19 '$PYTHON' -m zoo.reproduce $part ${common[*]} >> '$LONGRUNS/logs/$log.log' 2>&1; "
   done
   nohup bash -c "$cmd" > /dev/null 2>&1 &
+  echo "started $log from $SNAP (log: $LONGRUNS/logs/$log.log)"
 }
+if [ $# -ge 2 ]; then
+  start "$1" "$2"
+  exit 0
+fi
 # Two chains, one per core. First the two cheapest 1-layer rows of Burda's Table 1 to the
 # full protocol (3,280 epochs: the first rows that can count as reproduced), then the rest
 # to their next checkpoint.

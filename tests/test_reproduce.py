@@ -70,11 +70,11 @@ def test_status_counts_only_full_protocol_within_tolerance():
 
 
 def test_equal_epoch_comparison_uses_the_last_epoch_every_row_reached():
-  def entry(row, dataset, nlls, same_as=None, status="partial"):
+  def entry(row, dataset, nlls, same_as=None, status="partial", variant_of=""):
     curve = {"checkpoints": [{"epoch": ep, "test_nll": v, "test_nll_stderr": 0.2}
                              for ep, v in nlls.items()]} if nlls else None
     return {"json": {"row": row, "dataset": dataset}, "curve": curve, "same_as": same_as,
-            "status": status}
+            "status": status, "variant_of": variant_of}
   entries = [entry("rem", "m", {1: 108.0, 4: 98.7}), entry("iwae", "m", {1: 112.0}),
              entry("vae", "m", {1: 116.0, 4: 90.0, 13: 85.0}),
              entry("alias", "m", {1: 1.0}, same_as="vae"), entry("none", "m", None),
@@ -88,7 +88,7 @@ def test_equal_epoch_comparison_uses_the_last_epoch_every_row_reached():
       ("m", 4, [("vae", 90.0, 0.2), ("rem", 98.7, 0.2)])]
   # A variant row (one protocol detail changed) is not a method to rank: it is compared
   # with its base row at every checkpoint both reached, in epoch order.
-  variant = dict(entry("rem_exp", "m", {4: 97.0, 1: 107.5, 40: 90.0}), variant_of="rem")
+  variant = entry("rem_exp", "m", {4: 97.0, 1: 107.5, 40: 90.0}, variant_of="rem")
   assert reproduce.equal_epoch_comparison(entries + [variant]) == \
       reproduce.equal_epoch_comparison(entries)
   assert reproduce.variant_comparison(entries + [variant]) == [

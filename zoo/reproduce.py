@@ -530,8 +530,7 @@ def collect(workdir_root, state_root=None):
       ais = wd.read_json(wd.ais_path(source))
       out.append({"json": entry, "curve": curve, "trained_epochs": trained, "ais": ais,
                   "paper_stderr": cfg.paper.stderr, "same_as": cfg.paper.same_as,
-                  "variant_of": cfg.paper.get("variant_of", ""),
-                  "overrides": cfg.paper.get("overrides", ""),
+                  "variant_of": cfg.paper.variant_of, "overrides": cfg.paper.overrides,
                   "note": cfg.paper.note, "method_config": cfg.paper.method_config,
                   "test_binarization": cfg.paper.test_binarization,
                   "status": state})
@@ -547,7 +546,7 @@ def equal_epoch_comparison(entries):
   by_data = {}
   for e in entries:
     points = e["curve"]["checkpoints"] if e["curve"] else []
-    if e["same_as"] or e.get("variant_of") or not points or e["status"] == SMOKE_STATUS:
+    if e["same_as"] or e["variant_of"] or not points or e["status"] == SMOKE_STATUS:
       continue
     by_data.setdefault(e["json"]["dataset"], []).append(
         (e["json"]["row"], {c["epoch"]: c for c in points}))
@@ -570,7 +569,7 @@ def variant_comparison(entries):
   by_row = {e["json"]["row"]: e for e in entries}
   out = []
   for e in entries:
-    base = by_row.get(e.get("variant_of") or "")
+    base = by_row.get(e["variant_of"])
     if base is None or not e["curve"] or not base["curve"] or e["status"] == SMOKE_STATUS:
       continue
     theirs = {c["epoch"]: c["test_nll"] for c in base["curve"]["checkpoints"]}

@@ -38,7 +38,6 @@ from zoo import workdir as wd
 # The validation fields are not among them: validation steps advance the model's seed
 # counter, so they change every later training draw. steps_per_execution is: N steps fused
 # into one XLA call give the same weights bit for bit as single steps (tests/test_models.py).
-# Fields that never change the training trajectory: a run resumes across changes to them.
 # ``paper.`` is a paper row's metadata (its number, source, notes, checkpoints to evaluate).
 RESUMABLE_FIELDS = ("eval.", "export.", "train.verbose", "train.epochs", "data.data_dir",
                     "args.", "train.steps_per_execution", "paper.")

@@ -5,8 +5,9 @@ MIWAE(1, K) is IWAE(K); MIWAE(M, 1) is the M-sample ELBO (VAE). Paper setting: a
 M*K = 64 samples split as (M, K) in {(1, 64), (4, 16), (8, 8), (16, 4), (64, 1)}.
 Arguments: ``m`` (M, default 8), ``k`` (K, default 8); ``gradient`` may also be set
 (``--config.method.estimator=dreg``: DReG applies group by group).
-Reproduces no paper row: Rainforth et al. report these settings as plots, not numbers;
-the paper-setting row is ``configs/papers/other_methods.py:row=miwae_8_8``.
+Reproduces no paper row as it stands (fixed-binarized MNIST). Rainforth et al.'s Table 1
+number (MIWAE(8, 8) 84.97 nats, as quoted by a third party) is for the paper-setting row
+``configs/papers/other_methods.py:row=miwae_8_8`` (dynamic MNIST), which carries its source.
 
   python -m zoo.train --config=configs/miwae.py:m=8,k=8 --workdir=runs/miwae_8_8
   python -m zoo.train --config=configs/miwae.py:runlocal --workdir=/tmp/miwae   # seconds

@@ -5,8 +5,9 @@ tight IWAE bound, the inference network the MIWAE bound whose gradient SNR does 
 with M. Paper setting: M*K = 64, e.g. PIWAE(8, 8) or PIWAE(4, 16). Arguments: ``m``
 (M, default 8), ``k`` (K, default 8). For a comparison at a total budget of N samples use
 M*K = N (e.g. ``m=5,k=10`` for 50).
-Reproduces no paper row: Rainforth et al. report these settings as plots, not numbers;
-the paper-setting row is ``configs/papers/other_methods.py:row=piwae_8_8``.
+Reproduces no paper row as it stands (fixed-binarized MNIST). Rainforth et al.'s Table 1
+number (PIWAE(8, 8) 84.46 nats, as quoted by a third party) is for the paper-setting row
+``configs/papers/other_methods.py:row=piwae_8_8`` (dynamic MNIST), which carries its source.
 
   python -m zoo.train --config=configs/piwae.py:m=8,k=8 --workdir=runs/piwae_8_8
   python -m zoo.train --config=configs/piwae.py:runlocal --workdir=/tmp/piwae   # seconds

@@ -160,3 +160,22 @@ def test_every_method_exports_and_its_savedmodel_scores_as_it_does(name, tmp_pat
                              rtol=1e-4, atol=1e-4)
   out = loaded.signatures["sample"](num_samples=tf.constant(3), seed=tf.constant(1))
   assert out["x"].shape == (3, D)
+
+
+def test_binarization_noise_script_separates_the_binarization_from_the_images(binary_export):
+  """docs/binarization_noise.py: two different binarizations of gray images score
+  differently; already-binary images (which binarize to themselves) show no spread."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(
+      "binarization_noise", os.path.join(REPO, "docs", "binarization_noise.py"))
+  script = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(script)
+  _, x, path = binary_export
+  model = tf.saved_model.load(path)
+  gray = script.binarization_spread(model, np.full((60, D), 0.5, np.float32))
+  assert gray["per_image_binarization_sd"] > 0.1
+  assert gray["mean_nll"][0] != gray["mean_nll"][1]
+  same = script.binarization_spread(model, x[:60])
+  assert same["per_image_binarization_sd"] == 0.0
+  assert same["mean_nll"][0] == same["mean_nll"][1]
+  np.testing.assert_allclose(-same["mean_nll"][0], np.mean(script.score(model, x[:60])))

@@ -28,7 +28,9 @@ common=(--workdir_root="$LONGRUNS/runs" --state_root="$REPO/reproduction/state"
         --pretrained_root="$REPO/pretrained" --docs_dir="$REPO/docs"
         --data_dir="$REPO/../shared/data" --threads=1)
 start() {  # start LOG "ARGS; ARGS; ...": one background chain of zoo.reproduce calls
-  local log=$1 chain=$2 cmd="cd '$SNAP'; " part
+  local log=$1 chain=${2//$'\n'/ } cmd="cd '$SNAP'; " part
+  # Newlines folded first: `read` takes one line, so a chain written over several lines
+  # would otherwise silently lose every command after the first (it did, 2026-12-06).
   IFS=';' read -ra parts <<< "$chain"
   for part in "${parts[@]}"; do
     cmd+="nice -n 19 '$PYTHON' -m zoo.reproduce $part ${common[*]} >> '$LONGRUNS/logs/$log.log' 2>&1; "

@@ -246,3 +246,33 @@ def test_a_runlocal_smoke_run_never_writes_the_committed_report_or_models(tmp_pa
   assert reproduce.output_roots(False, runs) == (os.path.join(REPO, "pretrained"),
                                                 os.path.join(REPO, "docs"))
   assert reproduce.output_roots(True, runs, "p", "d") == ("p", "d")  # explicit flags win
+
+
+def test_resume_script_runs_every_command_of_every_chain(tmp_path):
+  """reproduction/resume.sh with a stand-in python that only logs its arguments: each default
+  chain must run all its commands in order (a chain written over two lines once lost its
+  second command to `read`, silently)."""
+  import subprocess
+  import time
+  fake = tmp_path / "python"
+  fake.write_text("#!/bin/sh\necho \"$@\"\n")
+  fake.chmod(0o755)
+  longruns = tmp_path / "longruns"
+  env = dict(os.environ, PYTHON=str(fake), LONGRUNS=str(longruns))
+  env.pop("VIRTUAL_ENV", None)
+  subprocess.run(["bash", os.path.join(REPO, "reproduction", "resume.sh")], env=env,
+                 check=True, capture_output=True)
+  expected = {"small_k": ["vae_l1_k1", "vae_l1_k5"],
+              "k5": ["iwae_l1_k5", "iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50"]}
+  logs = {}
+  for _ in range(100):  # the chains run in the background
+    logs = {name: (longruns / "logs" / f"{name}.log").read_text().splitlines()
+            if (longruns / "logs" / f"{name}.log").exists() else [] for name in expected}
+    if all(len(logs[n]) == len(rows) for n, rows in expected.items()):
+      break
+    time.sleep(0.1)
+  for name, rows in expected.items():
+    assert [f"--rows={r}" in line for r, line in zip(rows, logs[name])] == [True] * len(rows), \
+        (name, logs[name])
+    assert len(logs[name]) == len(rows), (name, logs[name])
+    assert all("-m zoo.reproduce" in line and "--state_root=" in line for line in logs[name])

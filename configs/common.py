@@ -55,7 +55,9 @@ def get_config(arg=None, **extra_args):
   c.model = dict(latent_dims=arch["latent_dims"], hidden=arch["hidden"], activation="tanh")
   c.method = dict(name="iwae", num_samples=a.k)
   # Burda et al.: Adam(beta1=0.9, beta2=0.999, eps=1e-4), lr 1e-3 * 10^(-i/7) for 3^i epochs.
-  c.optim = dict(learning_rate=1e-3, adam_epsilon=1e-4, schedule="burda")
+  # adam: "keras" (that Adam), or "yburda_iwae", the Adam of their released code (beta1 0.99,
+  # v starting at ones, one-step-late moments: tfiw.optimizers.YburdaAdam; eps as set here).
+  c.optim = dict(learning_rate=1e-3, adam_epsilon=1e-4, schedule="burda", adam="keras")
   # steps_per_execution: with XLA on one device, that many steps run in one XLA call
   # (docs/performance.md). The trainer uses the largest divisor of the epoch's steps not
   # above it, so epochs keep their length, and 1 under a tf.distribute strategy. 150, so

@@ -87,6 +87,19 @@ def test_nonfinite_data_is_refused_naming_array_and_first_row():
     validation.check_splits(splits, "toy")
 
 
+def test_a_dynamic_data_sets_grayscale_validation_split_is_accepted_and_checked():
+  """mnist / mnist_burda keep grayscale validation images (binarized when used): accepted as
+  intensities in [0, 1], and refused outside them; the test split must still be binary."""
+  gray = np.random.default_rng(0).uniform(size=(40, D)).astype(np.float32)
+  validation.check_splits(data.Splits(gray, gray, (gray > 0.5).astype(np.float32), True,
+                                      "bernoulli", "mem"), "toy")
+  with pytest.raises(validation.DataError, match="toy valid"):
+    validation.check_splits(data.Splits(gray, _set(gray, 2, 3, 1.5), gray > 0.5, True,
+                                        "bernoulli", "mem"), "toy")
+  with pytest.raises(validation.DataError, match="toy test"):
+    validation.check_splits(data.Splits(gray, gray, gray, True, "bernoulli", "mem"), "toy")
+
+
 def test_cli_refuses_nan_data_before_touching_the_workdir(tmp_path):
   data_dir = _small_binarized_mnist(tmp_path / "data", test=lambda t: _set(t, 7, 100, np.nan))
   workdir = tmp_path / "run"

@@ -186,6 +186,17 @@ def test_mnist_burda_split_and_fresh_test_binarization(shared_data, tmp_path):
     assert abs(x.mean() - p.mean()) < 6 * se
 
 
+def test_zoo_train_runs_a_paper_row_on_dynamic_mnist(shared_data, tmp_path):
+  """The module docstring's zoo.train command for a row (grayscale validation images, which
+  the data check once refused), here with the variant that trains with yburda/iwae's Adam."""
+  cfg = burda2016_table1.get_config("row=vae_l1_k1_yburda_adam,runlocal")
+  results = trainer.train_and_evaluate(cfg, str(tmp_path / "run"), data_dir=shared_data,
+                                       log=lambda *_: None)
+  assert np.isfinite(results["test_log_likelihood"])
+  saved = json.load(open(tmp_path / "run" / "config.json"))
+  assert saved["optim"]["adam"] == "yburda_iwae" and saved["data"]["name"] == "mnist_burda"
+
+
 def test_resume_refuses_another_training_config_but_not_a_corrected_citation(tmp_path):
   cfg = burda2016_table1.get_config("row=iwae_l1_k5")
   reproduce._check_config(str(tmp_path), cfg)

@@ -128,8 +128,9 @@ def check_data(x, input_dim, likelihood, name="x", allow_empty=False):
 def check_splits(splits, dataset=""):
   """The data set's arrays (``tfiw.data.Splits``), each checked once before training.
 
-  A dynamically binarized training set holds intensities in [0, 1]; every other array
-  must be in the likelihood's support. Names read "binarized_mnist train", etc.
+  A dynamically binarized data set holds intensities in [0, 1] in its training and
+  validation splits (the trainer binarizes the validation images before use); every other
+  array must be in the likelihood's support. Names read "binarized_mnist train", etc.
   """
   prefix = f"{dataset} " if dataset else ""
   width = splits.train.shape[1] if np.ndim(splits.train) == 2 else None
@@ -140,7 +141,7 @@ def check_splits(splits, dataset=""):
     name = f"{prefix}{part}"
     x = check_shape(x, width, name)
     check_finite(x, name)
-    if part == "train" and splits.dynamic:
+    if part in ("train", "valid") and splits.dynamic:
       check_intensities(x, name)
     else:
       check_support(x, splits.likelihood, name)

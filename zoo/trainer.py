@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfiw
-from tfiw import data as tfiw_data, evaluation, precision, schedules, validation
+from tfiw import data as tfiw_data, evaluation, optimizers, precision, schedules, validation
 from zoo import workdir as wd
 
 # Config fields that do not change the training trajectory: they may differ when a run is
@@ -42,9 +42,10 @@ from zoo import workdir as wd
 RESUMABLE_FIELDS = ("eval.", "export.", "train.verbose", "train.epochs", "data.data_dir",
                     "args.", "train.steps_per_execution", "paper.")
 SCHEDULES = ("burda", "constant")
+ADAMS = ("keras", "yburda_iwae")
 # Config fields added after runs were recorded, with the value every earlier run had: a
 # config.json without one compares as if it held that value, so those runs still resume.
-ADDED_FIELDS = {"train.precision": "float32", "eval.precision": "float32"}
+ADDED_FIELDS = {"train.precision": "float32", "eval.precision": "float32", "optim.adam": "keras"}
 
 
 class ConfigError(ValueError):
@@ -254,6 +255,9 @@ def validate_config(cfg):
     problems.append(f"unknown model.activation {cfg.model.activation!r}")
   need(cfg.optim.schedule in SCHEDULES, f"unknown optim.schedule {cfg.optim.schedule!r}"
        f"{_suggest(cfg.optim.schedule, SCHEDULES)} (valid: {list(SCHEDULES)})")
+  adam = _get(cfg, "optim.adam", ADDED_FIELDS["optim.adam"])
+  need(adam in ADAMS, f"unknown optim.adam {adam!r}{_suggest(adam, ADAMS)} "
+       f"(valid: {list(ADAMS)})")
   for path in ("optim.learning_rate", "optim.adam_epsilon"):
     value = _get(cfg, path)
     need(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and
@@ -335,6 +339,8 @@ def build_optimizer(cfg, steps_per_epoch):
     lr = o.learning_rate
   else:
     raise ConfigError(f"unknown optim.schedule {o.schedule!r}; valid: {list(SCHEDULES)}")
+  if o.get("adam", ADDED_FIELDS["optim.adam"]) == "yburda_iwae":
+    return optimizers.YburdaAdam(learning_rate=lr, epsilon=o.adam_epsilon)
   return keras.optimizers.Adam(learning_rate=lr, epsilon=o.adam_epsilon)
 
 

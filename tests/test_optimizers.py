@@ -24,9 +24,10 @@ def _theano_adam(theta, grads, lr, beta_1=0.99, beta_2=0.999):
 def test_yburda_adam_matches_the_released_code(jit):
   rng = np.random.default_rng(0)
   theta0 = rng.normal(size=(3, 2)).astype(np.float32)
-  grads = rng.normal(size=(6, 3, 2)).astype(np.float32) * 5.0
+  grads = rng.normal(size=(6, 3, 2)).astype(np.float32) * 0.5
   var = tf.Variable(theta0)
-  opt = optimizers.YburdaAdam(learning_rate=0.1)
+  # Fed the gradient of a 4-example mean, it steps as their code does on the sum.
+  opt = optimizers.YburdaAdam(learning_rate=0.1, gradient_scale=4)
   opt.build([var])
 
   @tf.function(jit_compile=jit)
@@ -35,7 +36,7 @@ def test_yburda_adam_matches_the_released_code(jit):
 
   for g in grads:
     step(tf.constant(g))
-  np.testing.assert_allclose(var.numpy(), _theano_adam(theta0, grads, 0.1), rtol=1e-5,
+  np.testing.assert_allclose(var.numpy(), _theano_adam(theta0, 4 * grads, 0.1), rtol=1e-5,
                              atol=1e-6)
   # Keras's Adam (moments of this step, v from zeros, beta1 0.9) is far from it.
   keras_var = tf.Variable(theta0)
@@ -52,7 +53,8 @@ def test_the_config_chooses_the_optimizer():
   cfg.optim.adam = "yburda_iwae"
   opt = trainer.build_optimizer(cfg, 10)
   assert isinstance(opt, optimizers.YburdaAdam)
-  assert (opt.beta_1, opt.epsilon) == (0.99, cfg.optim.adam_epsilon)
+  assert (opt.beta_1, opt.epsilon, opt.gradient_scale) == (0.99, cfg.optim.adam_epsilon,
+                                                          cfg.data.batch_size)
   cfg.optim.adam = "yburda"
   with pytest.raises(trainer.ConfigError, match="optim.adam"):
     trainer.validate_config(cfg)

@@ -9,7 +9,11 @@ It differs from Keras's Adam (and from the paper's text, β1 = 0.9) in three way
   ~1/(1-β2) = 1,000 steps are far smaller than Adam's;
 - Theano computes all of a step's updates from the values before the step, so the
   parameter moves by the *previous* step's moments (m_{t-1}, v_{t-1}) with the bias
-  correction of step t: alpha_t = lr·√(1-β2^t)/(1-β1^t), θ += alpha_t·m_{t-1}/(√v_{t-1}+ε).
+  correction of step t: alpha_t = lr·√(1-β2^t)/(1-β1^t), θ += alpha_t·m_{t-1}/(√v_{t-1}+ε);
+- its gradient is of the minibatch's *sum* of bounds (``iwae.py``), not their mean. Adam is
+  scale-free only when v starts at zero and ε is negligible; with v from ones and ε = 1e-4
+  the scale matters, so ``gradient_scale`` (the batch size, set by the trainer) turns
+  tfiw's mean-gradient back into the sum.
 
 The ε = 1e-4 is added to √v as in Keras. The variant row ``vae_l1_k1_yburda_adam``
 (configs/papers/burda2016_table1.py) measures what this optimiser changes at the full
@@ -24,10 +28,11 @@ class YburdaAdam(keras.optimizers.Adam):
   """Adam as in yburda/iwae ``optimizers.py`` (see the module docstring)."""
 
   def __init__(self, learning_rate=1e-3, beta_1=0.99, beta_2=0.999, epsilon=1e-4,
-               initial_velocity=1.0, name="yburda_adam", **kwargs):
+               initial_velocity=1.0, gradient_scale=1.0, name="yburda_adam", **kwargs):
     super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
                      epsilon=epsilon, name=name, **kwargs)
     self.initial_velocity = float(initial_velocity)
+    self.gradient_scale = float(gradient_scale)
 
   def build(self, var_list):
     if self.built:
@@ -38,7 +43,7 @@ class YburdaAdam(keras.optimizers.Adam):
 
   def update_step(self, gradient, variable, learning_rate):
     lr = ops.cast(learning_rate, variable.dtype)
-    gradient = ops.cast(gradient, variable.dtype)
+    gradient = ops.cast(gradient, variable.dtype) * self.gradient_scale
     step = ops.cast(self.iterations + 1, variable.dtype)
     alpha = (lr * ops.sqrt(1 - ops.power(ops.cast(self.beta_2, variable.dtype), step)) /
              (1 - ops.power(ops.cast(self.beta_1, variable.dtype), step)))
@@ -52,4 +57,5 @@ class YburdaAdam(keras.optimizers.Adam):
     self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
 
   def get_config(self):
-    return {**super().get_config(), "initial_velocity": self.initial_velocity}
+    return {**super().get_config(), "initial_velocity": self.initial_velocity,
+            "gradient_scale": self.gradient_scale}

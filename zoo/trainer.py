@@ -340,7 +340,9 @@ def build_optimizer(cfg, steps_per_epoch):
   else:
     raise ConfigError(f"unknown optim.schedule {o.schedule!r}; valid: {list(SCHEDULES)}")
   if o.get("adam", ADDED_FIELDS["optim.adam"]) == "yburda_iwae":
-    return optimizers.YburdaAdam(learning_rate=lr, epsilon=o.adam_epsilon)
+    # Their gradient is of the minibatch's sum of bounds; tfiw's of the mean.
+    return optimizers.YburdaAdam(learning_rate=lr, epsilon=o.adam_epsilon,
+                                 gradient_scale=cfg.data.batch_size)
   return keras.optimizers.Adam(learning_rate=lr, epsilon=o.adam_epsilon)
 
 

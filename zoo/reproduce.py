@@ -640,8 +640,10 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   1e-3·10^(-i/7) (`tfiw.schedules.BurdaSchedule`), batch 20; checkpoints at the stage ends:
   the paper's text. Their released code differs in two ways. Its Adam (yburda/iwae
   `optimizers.py`, built with the class defaults) has β1 = 0.99, starts the second moment
-  at ones instead of zeros, and moves the weights by the previous step's moments (Theano
-  reads every update's inputs before the step); `optim.adam="yburda_iwae"`
+  at ones instead of zeros, moves the weights by the previous step's moments (Theano
+  reads every update's inputs before the step), and is fed the gradient of the minibatch's
+  sum of bounds, not their mean (with v from ones and ε = 1e-4 the scale is not free);
+  `optim.adam="yburda_iwae"`
   (`tfiw.optimizers.YburdaAdam`) is that optimiser, and the variant row
   `vae_l1_k1_yburda_adam` measures it. Its rates are rounded, 1e-4·round(10^(1-i/7), 1):
   7.2, 5.2, 3.7, 2.7, 1.9, 1.4 against 7.197, 5.179, 3.728, 2.683, 1.931, 1.389 (·1e-4) for

@@ -678,7 +678,12 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   `vae_l1_k1_yburda_adam` (the Adam of the released code, above, which no row copied
   before; nbip/IWAE, 0.04 from tfiw, also uses β1 = 0.9 and v from zeros) and
   `vae_l1_k1_seed1` (another seed, the yardstick). Both started on
-  2026-12-06; each costs about 4.4 hours of one core.
+  2026-12-06; each costs about 4.4 hours of one core. First evidence, not yet the
+  answer: at epochs 13, 40 and 121 the released code's Adam trails tfiw's by 0.36, 0.38
+  and 0.40 nats (on the same test binarizations), about the size of the gap; at k=5
+  another seed moved the number by +0.01 and 0.00 at epochs 13 and 40. Whether the gap
+  holds to epoch 3,280, and the seed spread at k=1, the two rows' later checkpoints
+  will show.
 - **Resumed rows**: a resumed row's data stream continues where an uninterrupted run would
   be (`tfiw.data.train_dataset(start_batch=...)`), and its weights, Adam moments and step
   seed counter come from the Keras backup of its last finished epoch. The long runs keep

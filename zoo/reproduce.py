@@ -684,8 +684,8 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   2026-12-06; each costs about 4.4 hours of one core. First evidence, not yet the
   answer: at epochs 13, 40, 121 and 364 the released code's Adam trails tfiw's by 0.36,
   0.39, 0.40 and 0.25 nats (on the same test binarizations), about the size of the gap;
-  another seed moved the number by +0.55 and +0.09 at epochs 1 and 4 (k=1), and by +0.01
-  and 0.00 at epochs 13 and 40 (k=5). Whether
+  another seed (`vae_l1_k1_seed1`) moved it by +0.55, +0.09, -0.13 and 0.00 at epochs 1,
+  4, 13 and 40. Whether
   the gap holds to epoch 3,280, and the seed spread at k=1, the two rows' later
   checkpoints will show.
 - **Resumed rows**: a resumed row's data stream continues where an uninterrupted run would

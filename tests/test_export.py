@@ -83,6 +83,17 @@ def test_bad_inputs_name_the_problem(binary_export, signature, inputs, message):
   assert loaded.signatures["log_prob"](x=tf.zeros([1, D]))["log_prob"].shape == (1,)
 
 
+def test_shape_check_runs_before_the_network_on_every_load(binary_export):
+  # Grappler drops the reshape that a control dependency on the check hung on; whether the
+  # first matmul then ran before the check was decided anew by each load (it failed with
+  # "In[0] is not a matrix" on 5 of 20 loads). The checks now gate x's data path.
+  _, _, path = binary_export
+  images = tf.zeros([2, 3, 4])
+  for _ in range(20):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"x must have shape \[N, 12\]"):
+      tf.saved_model.load(path).signatures["encode"](x=images)
+
+
 def test_linear_gaussian_export_matches_exact_log_px(tmp_path):
   lg = LinearGaussian()
   x = lg.sample(20).astype(np.float32)

@@ -25,6 +25,21 @@ import tensorflow as tf
 from tfiw import evaluation
 
 
+def _gate(value, ok, message):
+  """``value``, let through only once the scalar check ``ok`` has passed.
+
+  The Assert names the problem. The CheckNumerics on a scalar that is NaN exactly when
+  the check fails puts the check on ``value``'s data path, so no consumer can run before
+  it: a control dependency alone did not order it. Grappler's arithmetic optimizer drops
+  the reshape of x to [-1, D] the control dependency hung on, and in about half of the
+  ``encode`` calls with images [N, H, W] the first matmul ran first and failed with "In[0]
+  is not a matrix" (measured 31/60 on 2026-12-06). Either error names the problem.
+  """
+  with tf.control_dependencies([tf.debugging.Assert(ok, [message])]):
+    zero = tf.debugging.check_numerics(tf.where(ok, 0.0, float("nan")), message)
+  return value + tf.cast(zero, value.dtype)
+
+
 def checked_x(model, x):
   """x after graph-side input checks, chained so the first problem found is the one named.
 
@@ -34,32 +49,30 @@ def checked_x(model, x):
   images [N, 28, 28] would reach the network ("Expected multiples argument ...", "In[0]
   is not a matrix"). Two runtime checks that cannot be folded catch every other shape:
   the trailing dimensions ``tf.shape(x)[1:]`` (a runtime vector: [28, 28] for images)
-  must all equal D, and size(x) = N * D (for rank 1, where that vector is empty).
+  must all equal D, and size(x) = N * D (for rank 1, where that vector is empty). Each
+  check gates x's data (``_gate``), so each runs after the one before it and before
+  anything that uses x.
   """
   d = model.input_dim
-  flat = lambda: tf.reshape(x, [-1])
-  shape = lambda: tf.shape(x, out_type=tf.int64)
+  flat = lambda x: tf.reshape(x, [-1])
+  shape = lambda x: tf.shape(x, out_type=tf.int64)
   checks = [
-      (lambda: tf.logical_and(tf.reduce_all(tf.equal(shape()[1:], d)),
-                              tf.equal(tf.size(x, out_type=tf.int64), shape()[0] * d)),
+      (lambda x: tf.logical_and(tf.reduce_all(tf.equal(shape(x)[1:], d)),
+                                tf.equal(tf.size(x, out_type=tf.int64), shape(x)[0] * d)),
        f"x must have shape [N, {d}]: a batch of rows of {d} values"),
-      (lambda: tf.reduce_all(tf.math.is_finite(flat())), "x contains NaN or infinite values"),
+      (lambda x: tf.reduce_all(tf.math.is_finite(flat(x))), "x contains NaN or infinite values"),
   ]
   if model.likelihood == "bernoulli":
-    checks.append((lambda: tf.reduce_all(tf.logical_or(tf.equal(flat(), 0.0),
-                                                       tf.equal(flat(), 1.0))),
+    checks.append((lambda x: tf.reduce_all(tf.logical_or(tf.equal(flat(x), 0.0),
+                                                         tf.equal(flat(x), 1.0))),
                    "x must be binary (0 or 1): the model's likelihood is Bernoulli"))
-  last = []
   for condition, message in checks:
-    with tf.control_dependencies(last):
-      last = [tf.debugging.Assert(condition(), [message])]
-  with tf.control_dependencies(last):
-    return tf.identity(tf.reshape(x, [-1, d]))
+    x = _gate(x, condition(x), message)
+  return tf.reshape(x, [-1, d])
 
 
-def _check_num_samples(num_samples):
-  return [tf.debugging.assert_greater_equal(
-      num_samples, 1, message="num_samples must be >= 1")]
+def _checked_num_samples(num_samples):
+  return _gate(num_samples, num_samples >= 1, "num_samples must be >= 1")
 
 
 def blocked_log_likelihood(model, x, num_samples, seed, batch_size, chunk_size):
@@ -100,8 +113,7 @@ class ExportModule(tf.Module):
 
     def score(x, k):
       x = checked_x(model, x)
-      with tf.control_dependencies(_check_num_samples(k)):
-        x = tf.identity(x)
+      k = _checked_num_samples(k)
       return {"log_prob": blocked_log_likelihood(model, x, k, tf.constant(seed, tf.int32),
                                                  batch_size, chunk_size)}
 
@@ -115,8 +127,7 @@ class ExportModule(tf.Module):
 
     @tf.function(input_signature=[k_spec, tf.TensorSpec([], tf.int32, name="seed")])
     def sample(num_samples, seed):
-      with tf.control_dependencies(_check_num_samples(num_samples)):
-        num_samples = tf.identity(num_samples)
+      num_samples = _checked_num_samples(num_samples)
       x, mean = model.generate(num_samples, tf.stack([seed, 0]))
       return {"x": tf.cast(x, tf.float32), "mean": tf.cast(mean, tf.float32)}
 

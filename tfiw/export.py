@@ -31,8 +31,8 @@ def _gate(value, ok, message):
   The Assert names the problem. The CheckNumerics on a scalar that is NaN exactly when
   the check fails puts the check on ``value``'s data path, so no consumer can run before
   it: a control dependency alone did not order it. Grappler's arithmetic optimizer drops
-  the reshape of x to [-1, D] the control dependency hung on, and in about half of the
-  ``encode`` calls with images [N, H, W] the first matmul ran first and failed with "In[0]
+  the reshape of x to [-1, D] the control dependency hung on, and on about half of the
+  fresh loads, ``encode`` fed images [N, H, W] ran its first matmul first: "In[0]
   is not a matrix" (measured 31/60 on 2026-12-06). Either error names the problem.
   """
   with tf.control_dependencies([tf.debugging.Assert(ok, [message])]):

@@ -289,3 +289,10 @@ def test_resume_script_runs_every_command_of_every_chain(tmp_path):
         (name, logs[name])
     assert len(logs[name]) == len(rows), (name, logs[name])
     assert all("-m zoo.reproduce" in line and "--state_root=" in line for line in logs[name])
+
+
+def test_report_names_one_data_file_once_however_its_path_was_spelled():
+  spellings = ["../shared/data/mnist.npz", "/work/main/../shared/data/mnist.npz",
+               "/work/shared/data/mnist.npz"]
+  assert {reproduce._data_label(s) for s in spellings} == {"../shared/data/mnist.npz"}
+  assert reproduce._data_label("tfds") == "tfds"

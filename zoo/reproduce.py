@@ -703,6 +703,16 @@ NOTES = """## How tfiw matches each protocol, and where it does not
 """.splitlines() + [""]
 
 
+def _data_label(source):
+  """A recorded data source as the report names it: the team's files by their place beside
+  the repository (runs record the path they were given, spelled as it was given: one file
+  appeared as ../shared/..., /work/main/../shared/... and /work/shared/...)."""
+  path = os.path.normpath(source)
+  if "shared/data/" in path.replace(os.sep, "/"):
+    return "../shared/data/" + path.replace(os.sep, "/").split("shared/data/", 1)[1]
+  return path
+
+
 def write_report(workdir_root, docs_dir, state_root=None):
   """docs_dir/reproduction.json, reproduction.md and one PNG per table that has a curve
   (rows read from ``workdir_root``, or from ``state_root``'s mirror where that is further)."""
@@ -775,7 +785,7 @@ def write_report(workdir_root, docs_dir, state_root=None):
                                         by_source.items()] + [""]
     ran = [e for e in rows if e["curve"] and not e["same_as"]]
     if ran:
-      data = sorted({e["curve"]["data_source"] for e in ran})
+      data = sorted({_data_label(e["curve"]["data_source"]) for e in ran})
       seeds = sorted({int(row_config(table, e["json"]["row"]).seed) for e in ran})
       lines += [f"Runs: `python -m zoo.reproduce --table={table} "
                 f"--rows={','.join(e['json']['row'] for e in ran)}` (seed {seeds}, data "

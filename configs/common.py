@@ -52,7 +52,11 @@ def get_config(arg=None, **extra_args):
                      f"{' or '.join(map(str, sorted(ARCHITECTURES)))} stochastic layers "
                      "(set model.latent_dims and model.hidden for others)")
   arch = ARCHITECTURES[a.layers]
-  c.model = dict(latent_dims=arch["latent_dims"], hidden=arch["hidden"], activation="tanh")
+  # init: "keras" (each Dense layer its own Glorot-uniform draw) or "yburda_iwae" (the same
+  # Glorot-uniform, every layer drawn from seed 123 as in Burda et al.'s released code:
+  # tfiw.initializers.yburda_iwae).
+  c.model = dict(latent_dims=arch["latent_dims"], hidden=arch["hidden"], activation="tanh",
+                 init="keras")
   c.method = dict(name="iwae", num_samples=a.k)
   # Burda et al.: Adam(beta1=0.9, beta2=0.999, eps=1e-4), lr 1e-3 * 10^(-i/7) for 3^i epochs.
   # adam: "keras" (that Adam), or "yburda_iwae", the Adam of their released code (beta1 0.99,

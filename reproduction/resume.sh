@@ -45,7 +45,8 @@ fi
 # Two chains, one per core: the 1-layer k=1 and k=5 rows of Burda's Table 1 to the full
 # protocol (3,280 epochs: the rows that can count as reproduced first; a row already there
 # is skipped at once), with the variants that measure the finished rows' gap to the paper
-# (yburda/iwae's Adam on vae_l1_k1 and iwae_l1_k5; another seed), then the K=50 and 2-layer
+# (yburda/iwae's Adam on vae_l1_k1 and iwae_l1_k5; all the released code's known choices
+# at once on vae_l1_k1; another seed), then the K=50 and 2-layer
 # rows to their next checkpoint.
 start small_k "--table=burda2016_table1 --rows=vae_l1_k1 --stop_epoch=3280;
   --table=burda2016_table1 --rows=vae_l1_k1_yburda_adam --stop_epoch=3280;
@@ -53,4 +54,5 @@ start small_k "--table=burda2016_table1 --rows=vae_l1_k1 --stop_epoch=3280;
   --table=burda2016_table1 --rows=vae_l1_k5 --stop_epoch=3280"
 start k5 "--table=burda2016_table1 --rows=iwae_l1_k5 --stop_epoch=3280;
   --table=burda2016_table1 --rows=vae_l1_k1_seed1 --stop_epoch=3280;
+  --table=burda2016_table1 --rows=vae_l1_k1_released_code --stop_epoch=3280;
   --table=burda2016_table1 --rows=iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50 --stop_epoch=364"

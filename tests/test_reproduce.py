@@ -50,7 +50,7 @@ def test_burda_rows_follow_the_papers_protocol():
     assert (c.optim.learning_rate, c.optim.adam_epsilon) == (1e-3, 1e-4)
     assert c.eval.num_samples == 5000 and c.paper.test_binarization == "per_evaluation"
     assert c.method.get("latents", "gaussian") == (
-        "gaussian_exp" if row.endswith("_exp_scale") else "gaussian")
+        "gaussian_exp" if row.endswith(("_exp_scale", "_released_code")) else "gaussian")
   # Checkpoints = the last epoch of every stage: the rate drops right after each of them.
   checkpoints = list(paper_common.BURDA_CHECKPOINTS)
   assert checkpoints[-1] == 3280 and len(checkpoints) == 8
@@ -188,13 +188,15 @@ def test_mnist_burda_split_and_fresh_test_binarization(shared_data, tmp_path):
 
 def test_zoo_train_runs_a_paper_row_on_dynamic_mnist(shared_data, tmp_path):
   """The module docstring's zoo.train command for a row (grayscale validation images, which
-  the data check once refused), here with the variant that trains with yburda/iwae's Adam."""
-  cfg = burda2016_table1.get_config("row=vae_l1_k1_yburda_adam,runlocal")
+  the data check once refused), here with the variant that takes all of yburda/iwae's known
+  choices: its Adam, exp link and seed-123 initialisation."""
+  cfg = burda2016_table1.get_config("row=vae_l1_k1_released_code,runlocal")
   results = trainer.train_and_evaluate(cfg, str(tmp_path / "run"), data_dir=shared_data,
                                        log=lambda *_: None)
   assert np.isfinite(results["test_log_likelihood"])
   saved = json.load(open(tmp_path / "run" / "config.json"))
   assert saved["optim"]["adam"] == "yburda_iwae" and saved["data"]["name"] == "mnist_burda"
+  assert saved["model"]["init"] == "yburda_iwae" and saved["method"]["latents"] == "gaussian_exp"
 
 
 def test_resume_refuses_another_training_config_but_not_a_corrected_citation(tmp_path):
@@ -275,7 +277,7 @@ def test_resume_script_runs_every_command_of_every_chain(tmp_path):
                  check=True, capture_output=True)
   expected = {"small_k": ["vae_l1_k1", "vae_l1_k1_yburda_adam", "iwae_l1_k5_yburda_adam",
                           "vae_l1_k5"],
-              "k5": ["iwae_l1_k5", "vae_l1_k1_seed1",
+              "k5": ["iwae_l1_k5", "vae_l1_k1_seed1", "vae_l1_k1_released_code",
                      "iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50"]}
   logs = {}
   for _ in range(100):  # the chains run in the background

@@ -3,7 +3,7 @@
 A model is a latent family x an objective x a gradient estimator (docs/design.md);
 ``METHODS`` names the combinations the literature uses.
 """
-from tfiw import bounds, distributions, estimators, objectives, optimizers, schedules
+from tfiw import bounds, distributions, estimators, initializers, objectives, optimizers, schedules
 from tfiw.models import IWAE, VAE, LatentVariableModel
 from tfiw.registry import METHODS, get_method
 

@@ -53,8 +53,7 @@ def main(argv):
     keras.utils.set_random_seed(cfg.seed)
   splits = trainer.load_data(cfg, _DATA_DIR.value)
   if _CONFIG.value is not None:
-    model = trainer.build_model(cfg, splits.train.shape[1], splits.likelihood)
-    model.init_from_data(splits.train)
+    model = trainer.initial_model(cfg, splits.train, splits.likelihood)
     source = "initial model of the config"
   out = _OUT.value or (wd.diagnostics_dir(_WORKDIR.value) if _WORKDIR.value else None)
   if out is None:

@@ -197,8 +197,7 @@ class RowRun:
     from zoo import trainer
     cfg = self.cfg
     keras.utils.set_random_seed(cfg.seed)
-    model = trainer.build_model(cfg, self.splits.train.shape[1], self.splits.likelihood)
-    model.init_from_data(self.splits.train)
+    model = trainer.initial_model(cfg, self.splits.train, self.splits.likelihood)
     model.compile(trainer.build_optimizer(cfg, self.steps), jit_compile=cfg.train.jit_compile,
                   steps_per_execution=trainer.steps_per_execution(
                       cfg.train.steps_per_execution, self.steps),
@@ -654,7 +653,8 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   and zero biases, the distribution of their `nnet.Linear.random` (checked against
   yburda/iwae `nnet.py`). Their code seeds every layer's draw with 123, so layers of the
   same shape (e.g. q's mean and log-σ heads) start with equal weights; tfiw draws each
-  layer independently.
+  layer independently unless `model.init="yburda_iwae"` (`tfiw.initializers`, tested
+  against a NumPy transcription of their `Linear.random`).
 - **Known differences**: Gaussian scales are softplus of a raw output plus a floor
   (`tfiw.distributions`; Burda's code: exp of a linear output, `iwae.py` `GaussianSampler`),
   measured by the variant row `iwae_l1_k5_exp_scale` (`latents="gaussian_exp"`, Burda's
@@ -683,7 +683,9 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   `vae_l1_k1_seed1` (another seed, the yardstick). Both started on
   2026-12-06; each costs about 4.4 hours of one core. `iwae_l1_k5_yburda_adam` (added
   2026-12-06, queued after `vae_l1_k1_yburda_adam`; about 10 hours of one core) measures
-  the same Adam on `iwae_l1_k5`. First evidence, not yet the
+  the same Adam on `iwae_l1_k5`. `vae_l1_k1_released_code` (added 2026-12-07, queued
+  after `vae_l1_k1_seed1`) takes all three of the released code's known choices at once:
+  its Adam, its exp link and its seed-123 initialisation. First evidence, not yet the
   answer: at epochs 13, 40, 121 and 364 the released code's Adam trails tfiw's by 0.36,
   0.39, 0.40 and 0.25 nats (on the same test binarizations), about the size of the gap;
   another seed (`vae_l1_k1_seed1`) moved it by +0.55, +0.09, -0.13 and 0.00 at epochs 1,

@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfiw
-from tfiw import data as tfiw_data, evaluation, optimizers, precision, schedules, validation
+from tfiw import data as tfiw_data, evaluation, initializers, optimizers, precision, schedules, validation
 from zoo import workdir as wd
 
 # Config fields that do not change the training trajectory: they may differ when a run is
@@ -43,9 +43,11 @@ RESUMABLE_FIELDS = ("eval.", "export.", "train.verbose", "train.epochs", "data.d
                     "args.", "train.steps_per_execution", "paper.")
 SCHEDULES = ("burda", "constant")
 ADAMS = ("keras", "yburda_iwae")
+INITS = ("keras", "yburda_iwae")
 # Config fields added after runs were recorded, with the value every earlier run had: a
 # config.json without one compares as if it held that value, so those runs still resume.
-ADDED_FIELDS = {"train.precision": "float32", "eval.precision": "float32", "optim.adam": "keras"}
+ADDED_FIELDS = {"train.precision": "float32", "eval.precision": "float32", "optim.adam": "keras",
+                "model.init": "keras"}
 
 
 class ConfigError(ValueError):
@@ -255,6 +257,9 @@ def validate_config(cfg):
     problems.append(f"unknown model.activation {cfg.model.activation!r}")
   need(cfg.optim.schedule in SCHEDULES, f"unknown optim.schedule {cfg.optim.schedule!r}"
        f"{_suggest(cfg.optim.schedule, SCHEDULES)} (valid: {list(SCHEDULES)})")
+  init = _get(cfg, "model.init", ADDED_FIELDS["model.init"])
+  need(init in INITS, f"unknown model.init {init!r}{_suggest(init, INITS)} "
+       f"(valid: {list(INITS)})")
   adam = _get(cfg, "optim.adam", ADDED_FIELDS["optim.adam"])
   need(adam in ADAMS, f"unknown optim.adam {adam!r}{_suggest(adam, ADAMS)} "
        f"(valid: {list(ADAMS)})")
@@ -329,6 +334,17 @@ def build_model(cfg, input_dim, likelihood="bernoulli"):
   return cls(input_dim=input_dim, latent_dims=list(cfg.model.latent_dims),
              hidden=[list(h) for h in cfg.model.hidden], activation=cfg.model.activation,
              likelihood=likelihood, seed=cfg.seed, **method_kwargs)
+
+
+def initial_model(cfg, x_train, likelihood="bernoulli"):
+  """The model before its first step: built from the config, initialised from the data
+  (output bias), its kernels drawn by ``model.init`` ("keras": each layer its own Glorot
+  draw; "yburda_iwae": ``tfiw.initializers.yburda_iwae``)."""
+  model = build_model(cfg, x_train.shape[1], likelihood)
+  model.init_from_data(x_train)
+  if _get(cfg, "model.init", ADDED_FIELDS["model.init"]) == "yburda_iwae":
+    initializers.yburda_iwae(model)
+  return model
 
 
 def build_optimizer(cfg, steps_per_epoch):
@@ -558,8 +574,7 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   keras.utils.set_random_seed(cfg.seed)
   steps = cfg.train.steps_per_epoch or splits.train.shape[0] // cfg.data.batch_size
   with strategy.scope():  # mirrored variables, optimizer slots and metrics
-    model = build_model(cfg, splits.train.shape[1], splits.likelihood)
-    model.init_from_data(splits.train)
+    model = initial_model(cfg, splits.train, splits.likelihood)
     # Several steps per call only on one device (the fused XLA loop); under a strategy
     # Keras's own multi-step loop around the per-replica XLA function fails to run
     # ("You must feed a value for placeholder tensor ..." from the nested while loop).

@@ -11,7 +11,7 @@ import tensorflow as tf
 from configs import papers
 from configs.papers import burda2016_table1, common as paper_common
 from tfiw import data as tfiw_data, schedules
-from zoo import reproduce, trainer
+from zoo import reproduce, trainer, workdir as wd
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,12 +69,12 @@ def test_status_counts_only_full_protocol_within_tolerance():
   assert reproduce.status(85.54, None, None, 0, 3280) == "not run"
 
 
-def test_equal_epoch_comparison_uses_the_last_epoch_every_row_reached():
+def test_equal_epoch_comparison_uses_the_last_epoch_every_row_reached(tmp_path):
   def entry(row, dataset, nlls, same_as=None, status="partial", variant_of=""):
     curve = {"checkpoints": [{"epoch": ep, "test_nll": v, "test_nll_stderr": 0.2}
                              for ep, v in nlls.items()]} if nlls else None
     return {"json": {"row": row, "dataset": dataset}, "curve": curve, "same_as": same_as,
-            "status": status, "variant_of": variant_of}
+            "status": status, "variant_of": variant_of, "dir": str(tmp_path / row)}
   entries = [entry("rem", "m", {1: 108.0, 4: 98.7}), entry("iwae", "m", {1: 112.0}),
              entry("vae", "m", {1: 116.0, 4: 90.0, 13: 85.0}),
              entry("alias", "m", {1: 1.0}, same_as="vae"), entry("none", "m", None),
@@ -92,8 +92,17 @@ def test_equal_epoch_comparison_uses_the_last_epoch_every_row_reached():
   assert reproduce.equal_epoch_comparison(entries + [variant]) == \
       reproduce.equal_epoch_comparison(entries)
   assert reproduce.variant_comparison(entries + [variant]) == [
-      ("rem_exp", "rem", [(1, 107.5, 108.0), (4, 97.0, 98.7)])]
+      ("rem_exp", "rem", [(1, 107.5, 108.0, None), (4, 97.0, 98.7, None)])]
   assert reproduce.variant_comparison(entries) == []
+  # Where both rows kept per-image values of a checkpoint, the difference's standard error
+  # is the paired one: here a shared per-image spread of 20 nats cancels, leaving 0.1.
+  rng = np.random.default_rng(0)
+  image, noise = rng.normal(-100, 20, 400), rng.normal(0, 2, 400)
+  for row, lp in (("rem", image), ("rem_exp", image + 1.7 + noise)):
+    wd.write_npy(wd.test_log_prob_path(str(tmp_path / row), 4), lp.astype(np.float32))
+  (_, _, pairs), = reproduce.variant_comparison(entries + [variant])
+  assert pairs[0][3] is None
+  assert pairs[1][3] == pytest.approx(np.std(noise) / np.sqrt(400), rel=1e-4)
 
 
 def test_committed_resume_points_resume_with_the_current_row_configs():
@@ -140,10 +149,20 @@ def test_runlocal_row_end_to_end_with_resume_export_and_report(tmp_path, rows_wi
   assert info()["checkpoint"]["epoch"] == 2
   assert not os.path.exists(pretrained + ".tmp")
 
-  # Third call: finished, nothing trains.
+  # Each checkpoint kept its per-image test log p, whose mean is the curve's number.
+  per_image = [np.load(wd.test_log_prob_path(workdir, e)) for e in (1, 2)]
+  assert [-p.astype(np.float64).mean() for p in per_image] == pytest.approx(
+      [c["test_nll"] for c in curve["checkpoints"]], abs=1e-4)
+
+  # Third call: finished, nothing trains. A last checkpoint without per-image values (as
+  # rows scored before they were kept) is rescored from the backup: the same numbers.
+  os.remove(wd.test_log_prob_path(workdir, 2))
   logs.clear()
   reproduce.run_rows(table, [row], log=logs.append, **roots)
   assert not any("->" in m for m in logs), logs
+  assert any("epoch 2 rescored" in m for m in logs), logs
+  np.testing.assert_allclose(np.load(wd.test_log_prob_path(workdir, 2)), per_image[1],
+                             atol=1e-4)
 
   # The SavedModel scores with TensorFlow alone and gives the evaluation's kind of number.
   x = tfiw_data.load("binarized_mnist").test[:3]
@@ -225,7 +244,7 @@ def test_rows_survive_a_lost_workdir_through_the_tracked_mirror(tmp_path, rows_w
   mirror = os.path.join(state, table, row)
   assert reproduce.backup_epoch(mirror) == 1
   weights = open(os.path.join(mirror, "backup", "latest.weights.h5"), "rb").read()
-  assert sorted(os.listdir(mirror)) == ["backup", "config.json", "curve.json"]
+  assert sorted(os.listdir(mirror)) == ["backup", "config.json", "curve.json", "test_log_prob"]
 
   # A fresh machine: the workdir is gone, the mirror (committed) is not.
   import shutil

@@ -12,6 +12,8 @@ row trains in ``<workdir_root>/<table>/<row>/`` (its layout: ``zoo/workdir.py``)
   backup/       Keras BackupAndRestore state, saved after every epoch: the resume point
   curve.json    the learning curve: per epoch the training bound and wall time, per
                 checkpoint the test NLL (K = the row's eval K, full test set) and stderr
+  test_log_prob/epoch_<e>.npy  each checkpoint's per-image test log p (float32), so two
+                rows scored on the same images compare with a paired standard error
 
 Every call resumes each row from its last finished epoch. At each of the row's schedule
 checkpoints (Burda: the ends of stages 0-7, epochs 1, 4, 13, 40, 121, 364, 1093, 3280) the
@@ -39,13 +41,15 @@ A row counts as reproduced only at ``epochs_done == protocol_epochs`` and within
 max(paper's error, 0.3) nats of the paper.
 
 Rows that outlive the machine: ``--state_root=reproduction/state`` mirrors each row's
-workdir (config.json, curve.json, ais.json, backup/) into that tracked folder after every
-``--state_minutes`` of training, at every schedule checkpoint and when a row stops, by an
-atomic swap, so a commit holds a consistent resume point. A row whose workdir is behind
-its mirror (a fresh machine, a deleted workdir) is first seeded from the mirror, then
-resumes; the report reads the mirror for rows that have no workdir. The mirror holds
-weights and Adam's moments exactly (float32), so a row resumed from it continues as if it
-had never stopped.
+workdir (config.json, curve.json, ais.json, backup/, test_log_prob/) into that tracked
+folder after every ``--state_minutes`` of training, at every schedule checkpoint and when
+a row stops, by an atomic swap, so a commit holds a consistent resume point. A row whose
+workdir is behind its mirror (a fresh machine, a deleted workdir) is first seeded from the
+mirror, then resumes; the report reads the mirror for rows that have no workdir. The
+mirror holds weights and Adam's moments exactly (float32), so a row resumed from it
+continues as if it had never stopped. A row whose last checkpoint kept no per-image values
+(scored before 2026-12-07) is rescored once from its backup when that holds the
+checkpoint's weights (``RowRun.rescore_last_checkpoint``).
 """
 import datetime
 import importlib
@@ -221,6 +225,7 @@ class RowRun:
     x, seed = self.test_set(epoch)
     start = time.time()
     lp = trainer.test_log_likelihood(self.model, self.cfg, x, verbose=0)
+    wd.write_npy(wd.test_log_prob_path(self.workdir, epoch), np.asarray(lp, np.float32))
     point = {
         "epoch": int(epoch), "test_nll": float(-np.mean(lp)),
         "test_nll_stderr": float(np.std(lp) / math.sqrt(len(lp))),
@@ -234,6 +239,32 @@ class RowRun:
              f"± {point['test_nll_stderr']:.2f} nats (K={point['eval_num_samples']}, "
              f"{len(lp)} images, {point['eval_seconds']:.0f} s)")
     return point
+
+  def rescore_last_checkpoint(self):
+    """Write the per-image test log p of the row's last checkpoint where only its mean was
+    kept (rows scored before 2026-12-07), when the backup holds that epoch's weights: the
+    same weights, test images and seeds. Logs how far the new mean is from the recorded
+    one (the evaluation is deterministic, so normally 0). Returns the epoch rescored or 0."""
+    import numpy as np
+    from zoo import trainer
+    points = sorted(self.curve["checkpoints"], key=lambda c: c["epoch"])
+    epoch = points[-1]["epoch"] if points else 0
+    if (not epoch or epoch != self.epochs_done()
+        or os.path.exists(wd.test_log_prob_path(self.workdir, epoch))):
+      return 0
+    if self.model is None:
+      self._build()
+    if not self.model.optimizer.built:  # as BackupAndRestore does before loading
+      self.model.optimizer.build(self.model.trainable_variables)
+    self.model.load_weights(os.path.join(wd.backup_dir(self.workdir), wd.BACKUP_WEIGHTS_FILE))
+    x, _ = self.test_set(epoch)
+    lp = trainer.test_log_likelihood(self.model, self.cfg, x, verbose=0)
+    wd.write_npy(wd.test_log_prob_path(self.workdir, epoch), np.asarray(lp, np.float32))
+    self.log(f"[{self.table}/{self.row}] epoch {epoch} rescored for its per-image test log p: "
+             f"{-np.mean(lp):.4f} nats against the recorded {points[-1]['test_nll']:.4f}")
+    if self.state_dir:
+      mirror_row(self.workdir, self.state_dir)
+    return epoch
 
   def export(self, point):
     """SavedModel of this checkpoint at pretrained/<table>/<row>, replacing the old one."""
@@ -341,7 +372,7 @@ class _StateCallback(keras.callbacks.Callback):
 
 
 # ---- the tracked mirror of a row (--state_root) ---------------------------------------------
-_MIRRORED = (wd.CONFIG_FILE, wd.CURVE_FILE, wd.AIS_FILE, wd.BACKUP_DIR)
+_MIRRORED = (wd.CONFIG_FILE, wd.CURVE_FILE, wd.AIS_FILE, wd.BACKUP_DIR, wd.TEST_LOG_PROB_DIR)
 
 
 def _copy_row_files(src, dst):
@@ -453,6 +484,11 @@ def run_rows(table, rows=None, workdir_root="runs/reproduce", data_dir=None,
     marks = sorted({e for run in runs.values() for e in [*run.cfg.paper.checkpoints,
                                                          run.protocol_epochs]})
     plan = [(row, target(run, m)) for m in marks for row, run in runs.items()]
+  # Per-image values make comparisons between rows paired (a variant with its base, one
+  # method with another at an equal epoch): a last checkpoint without them is rescored,
+  # once, before training moves the backup past it.
+  for run in runs.values():
+    run.rescore_last_checkpoint()
   for row, epoch in plan:
     run = runs[row]
     if run.epochs_done() >= epoch:
@@ -528,6 +564,7 @@ def collect(workdir_root, state_root=None):
       # AIS beside the IWAE number, where docs/ais_eval.py has been run on the row.
       ais = wd.read_json(wd.ais_path(source))
       out.append({"json": entry, "curve": curve, "trained_epochs": trained, "ais": ais,
+                  "dir": source,
                   "paper_stderr": cfg.paper.stderr, "same_as": cfg.paper.same_as,
                   "variant_of": cfg.paper.variant_of, "overrides": cfg.paper.overrides,
                   "note": cfg.paper.note, "method_config": cfg.paper.method_config,
@@ -561,10 +598,25 @@ def equal_epoch_comparison(entries):
   return out
 
 
+def paired_stderr(dir_a, dir_b, epoch):
+  """Standard error of the mean per-image difference of two rows' test NLL at ``epoch``
+  (both scored the same images), or None where either row kept no per-image file."""
+  import numpy as np
+  paths = [wd.test_log_prob_path(d, epoch) for d in (dir_a, dir_b)]
+  if not all(os.path.exists(p) for p in paths):
+    return None
+  a, b = (np.load(p).astype(np.float64) for p in paths)
+  if a.shape != b.shape:
+    return None
+  return float(np.std(a - b) / math.sqrt(a.size))
+
+
 def variant_comparison(entries):
-  """Per variant row with checkpoints: (variant, base, [(epoch, variant_nll, base_nll)]) at
-  every checkpoint both reached. Both rows evaluate a checkpoint on the same test images
-  (the same binarization seed at the same epoch), so the difference is the variant's."""
+  """Per variant row with checkpoints: (variant, base, [(epoch, variant_nll, base_nll,
+  paired stderr or None)]) at every checkpoint both reached. Both rows evaluate a
+  checkpoint on the same test images (the same binarization seed at the same epoch), so
+  the difference is the variant's, and its standard error is the paired one over images
+  (much smaller than either NLL's: most of an image's NLL is the image's)."""
   by_row = {e["json"]["row"]: e for e in entries}
   out = []
   for e in entries:
@@ -572,7 +624,8 @@ def variant_comparison(entries):
     if base is None or not e["curve"] or not base["curve"] or e["status"] == SMOKE_STATUS:
       continue
     theirs = {c["epoch"]: c["test_nll"] for c in base["curve"]["checkpoints"]}
-    pairs = [(c["epoch"], c["test_nll"], theirs[c["epoch"]])
+    pairs = [(c["epoch"], c["test_nll"], theirs[c["epoch"]],
+              paired_stderr(e["dir"], base["dir"], c["epoch"]))
              for c in sorted(e["curve"]["checkpoints"], key=lambda c: c["epoch"])
              if c["epoch"] in theirs]
     if pairs:
@@ -766,8 +819,11 @@ def write_report(workdir_root, docs_dir, state_root=None):
     changes = {e["json"]["row"]: e["overrides"] for e in rows}
     for variant, base, pairs in variant_comparison(rows):
       lines += ["", f"Variant `{variant}` of `{base}` (`{changes[variant]}`), test NLL on "
-                "the same test images, variant vs base (difference): " + ", ".join(
-                    f"epoch {ep} {v:.2f} vs {b:.2f} ({v - b:+.2f})" for ep, v, b in pairs) + "."]
+                "the same test images, variant vs base (difference ± its paired standard "
+                "error over the images, where both rows kept per-image values): " + ", ".join(
+                    f"epoch {ep} {v:.2f} vs {b:.2f} ({v - b:+.2f}"
+                    + (f" ± {se:.2f})" if se is not None else ")")
+                    for ep, v, b, se in pairs) + "."]
     with_ais = [e for e in rows if e["ais"] and not e["same_as"]]
     if with_ais:
       lines += ["", "AIS beside IWAE-5000 on the same test images (`tfiw.ais`, docs/ais.md; "

@@ -27,7 +27,9 @@ A ``zoo.train`` run directory::
 A ``zoo.reproduce`` row directory (``<workdir_root>/<table>/<row>/``) has ``config.json``
 and ``backup/`` as above, ``curve.json`` (the learning curve with the checkpoint
 evaluations) instead of ``history.json`` and ``model.keras`` (its models are exported as
-SavedModels elsewhere), and ``ais.json`` where ``docs/ais_eval.py`` ran on the row.
+SavedModels elsewhere), ``test_log_prob/epoch_<e>.npy`` (each checkpoint's per-image test
+log p, float32, for paired comparisons between rows) and ``ais.json`` where
+``docs/ais_eval.py`` ran on the row.
 
 The SavedModel written by ``export.savedmodel`` lives wherever ``--output`` says, not in
 the run directory; its own layout (``assets/config.json``) is ``tfiw.export``'s.
@@ -48,6 +50,7 @@ DIAGNOSTICS_DIR = "diagnostics"
 GRAD_VARIANCE_FILE = "grad_variance.json"
 CURVE_FILE = "curve.json"
 AIS_FILE = "ais.json"
+TEST_LOG_PROB_DIR = "test_log_prob"
 # Keras's BackupAndRestore names these inside the backup folder (keras.callbacks).
 BACKUP_METADATA_FILE = "training_metadata.json"
 BACKUP_WEIGHTS_FILE = "latest.weights.h5"
@@ -122,6 +125,10 @@ def ais_path(workdir):
   return os.path.join(workdir, AIS_FILE)
 
 
+def test_log_prob_path(workdir, epoch):
+  return os.path.join(workdir, TEST_LOG_PROB_DIR, f"epoch_{int(epoch)}.npy")
+
+
 # ---- reading and writing -------------------------------------------------------------------
 def read_json(path, default=None):
   """The JSON in ``path``, or ``default`` if there is no such file."""
@@ -139,6 +146,15 @@ def write_json(path, obj, indent=2, allow_nan=False):
   tmp = f"{path}.{os.getpid()}.tmp"
   with open(tmp, "w") as f:
     f.write(text)
+  os.replace(tmp, path)
+
+
+def write_npy(path, array):
+  """Atomic ``np.save`` (as ``write_json``), creating the folder."""
+  import numpy as np
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = f"{path}.{os.getpid()}.tmp.npy"
+  np.save(tmp, array)
   os.replace(tmp, path)
 
 

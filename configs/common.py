@@ -46,7 +46,9 @@ def get_config(arg=None, **extra_args):
   a = parse_arg(arg, **{"runlocal": False, "k": 50, "layers": 1, **extra_args})
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.data = dict(name="binarized_mnist", data_dir="", batch_size=20)
+  # shuffle: a new order every data pass; False: the stored order every pass, as Burda et
+  # al.'s released code trains (tfiw.data.train_dataset).
+  c.data = dict(name="binarized_mnist", data_dir="", batch_size=20, shuffle=True)
   if a.layers not in ARCHITECTURES:
     raise ValueError(f"layers={a.layers}: Burda et al.'s architectures have "
                      f"{' or '.join(map(str, sorted(ARCHITECTURES)))} stochastic layers "

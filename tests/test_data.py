@@ -131,3 +131,33 @@ def test_train_stream_equals_its_definition(dynamic):
            .take(data.CHUNK + 5)]
     for j, g in enumerate(got):
       np.testing.assert_array_equal(g, batch(start + j), err_msg=f"batch {start + j}")
+
+
+def test_unshuffled_stream_visits_the_stored_order_every_pass():
+  """shuffle=False, as yburda/iwae train.py: batch i of every pass is rows iB..(i+1)B-1,
+  binarized afresh each time (the same stateless seed (seed, i) as the shuffled stream)."""
+  x = np.random.default_rng(2).random((40, 6)).astype(np.float32)
+  batches = [t.numpy() for t in data.train_dataset(x, 20, 7, True, shuffle=False,
+                                                   start_batch=1).take(3)]  # 1, 2, 3
+  for i, got in zip((1, 2, 3), batches):
+    p = x[(i % 2) * 20:(i % 2 + 1) * 20]
+    p = (p * 255).round().astype(np.uint8).astype(np.float32) / 255.0
+    u = tf.random.stateless_uniform(p.shape, seed=tf.constant([7, i], tf.int64)).numpy()
+    np.testing.assert_array_equal(got, (u < p).astype(np.float32))
+  fixed = (x < 0.5).astype(np.float32)
+  first = [t.numpy() for t in data.train_dataset(fixed, 20, 7, False, shuffle=False).take(4)]
+  np.testing.assert_array_equal(np.concatenate(first), np.concatenate([fixed, fixed]))
+
+
+def test_the_config_chooses_the_order():
+  from configs import common
+  from zoo import trainer
+  x = np.random.default_rng(3).random((60, 6)).astype(np.float32)
+  splits = data.Splits(x, None, x[:5], True, "bernoulli", "test")
+  cfg = common.get_config("runlocal")
+  stream = lambda: np.stack([b.numpy() for b in trainer.train_stream(cfg, splits).take(3)])
+  shuffled = stream()
+  cfg.data.shuffle = False
+  np.testing.assert_array_equal(stream(), np.stack(
+      [b.numpy() for b in data.train_dataset(x, 20, cfg.seed, True, shuffle=False).take(3)]))
+  assert not np.array_equal(shuffled, stream())

@@ -208,7 +208,7 @@ def test_mnist_burda_split_and_fresh_test_binarization(shared_data, tmp_path):
 def test_zoo_train_runs_a_paper_row_on_dynamic_mnist(shared_data, tmp_path):
   """The module docstring's zoo.train command for a row (grayscale validation images, which
   the data check once refused), here with the variant that takes all of yburda/iwae's known
-  choices: its Adam, exp link and seed-123 initialisation."""
+  choices: its Adam, exp link, seed-123 initialisation and unshuffled minibatches."""
   cfg = burda2016_table1.get_config("row=vae_l1_k1_released_code,runlocal")
   results = trainer.train_and_evaluate(cfg, str(tmp_path / "run"), data_dir=shared_data,
                                        log=lambda *_: None)
@@ -216,6 +216,7 @@ def test_zoo_train_runs_a_paper_row_on_dynamic_mnist(shared_data, tmp_path):
   saved = json.load(open(tmp_path / "run" / "config.json"))
   assert saved["optim"]["adam"] == "yburda_iwae" and saved["data"]["name"] == "mnist_burda"
   assert saved["model"]["init"] == "yburda_iwae" and saved["method"]["latents"] == "gaussian_exp"
+  assert saved["data"]["shuffle"] is False
 
 
 def test_resume_refuses_another_training_config_but_not_a_corrected_citation(tmp_path):

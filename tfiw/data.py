@@ -197,7 +197,7 @@ def pass_order(n, seed, p):
   return tf.argsort(u, stable=True)
 
 
-def train_dataset(x, batch_size, seed, dynamic, start_batch=0):
+def train_dataset(x, batch_size, seed, dynamic, start_batch=0, shuffle=True):
   """Shuffled, repeated, batched training stream (drop_remainder: one compiled shape).
 
   The stream is a function of ``seed`` and the position in it, never of how it was
@@ -207,7 +207,9 @@ def train_dataset(x, batch_size, seed, dynamic, start_batch=0):
   E epochs of S steps (``start_batch=E*S``) sees exactly the batches an uninterrupted run
   sees from there. With ``dynamic``, batch i is binarized with the stateless seed
   (seed, i), a fresh binarization every epoch that is also a function of the position.
-  Use with ``steps_per_epoch``. Batches are float32.
+  Use with ``steps_per_epoch``. Batches are float32. ``shuffle=False``: every pass visits
+  the rows in their stored order, as Burda et al.'s released code trains (yburda/iwae
+  ``train.py``: minibatch i of every epoch is rows iB..(i+1)B-1, binarized afresh).
   """
   n = x.shape[0]
   if batch_size > n:
@@ -217,7 +219,9 @@ def train_dataset(x, batch_size, seed, dynamic, start_batch=0):
   stored = tf.constant((x * 255).round().astype(np.uint8) if dynamic else (
       x.astype(np.uint8) if binary else x.astype(np.float32)))
   first_pass, offset = divmod(int(start_batch) * batch_size, n)
-  ds = tf.data.Dataset.counter(first_pass).map(lambda p: pass_order(n, seed, p))
+  order = ((lambda p: pass_order(n, seed, p)) if shuffle
+           else (lambda p: tf.range(n, dtype=tf.int32)))
+  ds = tf.data.Dataset.counter(first_pass).map(order)
   ds = ds.unbatch().skip(offset).batch(batch_size, drop_remainder=True)
   # CHUNK batches per map call, then split again: one call's fixed cost (and one gather)
   # serves CHUNK batches, which halves the pipeline's CPU time per batch (~340 -> ~210 us

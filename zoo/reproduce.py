@@ -302,9 +302,8 @@ class RowRun:
     cfg = self.cfg
     # The stream from the position an uninterrupted run would be at: a resumed row sees
     # the same shuffles and binarizations as one that never stopped.
-    train_ds = self._tfiw_data.train_dataset(
-        self.splits.train, cfg.data.batch_size, cfg.seed, self.splits.dynamic,
-        start_batch=start_epoch * self.steps)
+    from zoo import trainer
+    train_ds = trainer.train_stream(cfg, self.splits, start_batch=start_epoch * self.steps)
     callbacks = [
         _RowCallback(self, deadline),  # first: evaluates before the epoch's backup is saved
         keras.callbacks.BackupAndRestore(wd.backup_dir(self.workdir), delete_checkpoint=False),
@@ -686,6 +685,10 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   1000`; the epoch-1093 model gave 5.4 too), and 5.4/√10,000 = 0.054. (tfiw's older `mnist`
   dataset, used by other configs, keeps its 50,000/10,000 split and its once-binarized test
   set; the rows use `mnist_burda`.)
+- **Minibatch order**: tfiw visits the training images in a new random order every epoch
+  (`tfiw.data.train_dataset`). Their `train.py` does not shuffle: minibatch i of every
+  epoch is images 20i..20i+19 in the file's order, binarized afresh. `data.shuffle=False`
+  is their order (59,600 is a multiple of 20, so no minibatch straddles two epochs).
 - **Output bias**: logit of the training set's mean intensity, clipped to [0.001, 0.999]
   (`LatentVariableModel.set_output_bias`).
 - **Optimiser and schedule**: Adam(1e-3, β=(0.9, 0.999), ε=1e-4), stage i of 3^i epochs at
@@ -713,10 +716,10 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   measured by the variant row `iwae_l1_k5_exp_scale` (`latents="gaussian_exp"`, Burda's
   link), set beside `iwae_l1_k5` below on the same test images, with `iwae_l1_k5_seed1`
   (another seed) as the yardstick. Through epoch 40 Burda's link was 0.10–0.21 nats worse
-  at every checkpoint while the other seed moved by -0.30 to +0.01: the link is not
-  better than tfiw's, so it does not explain a row that misses. float32 throughout. A
-  completed row that misses its number by more than 0.3 nats is to be investigated
-  against these.
+  at every checkpoint while the other seed moved by -0.30 to +0.01: it cannot explain a
+  row that falls short of the paper, but it may explain part of one that lands better
+  (both finished rows do, below). float32 throughout. A completed row that misses its
+  number by more than 0.3 nats is to be investigated against these.
 - **An independent reproduction** at this protocol's length: nbip/IWAE (TensorFlow 2,
   README, K=5000 test estimate) reports 1-layer IWAE 86.35 / 85.18 / 84.59 and 2-layer
   84.83 / 83.48 / 82.82 at k = 1 / 5 / 50 after 3,280 epochs, each 0.1–0.5 nats better
@@ -737,8 +740,8 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   2026-12-06; each costs about 4.4 hours of one core. `iwae_l1_k5_yburda_adam` (added
   2026-12-06, queued after `vae_l1_k1_seed1`; about 10 hours of one core) measures
   the same Adam on `iwae_l1_k5`. `vae_l1_k1_released_code` (added 2026-12-07, queued
-  after `vae_l1_k1_yburda_adam`) takes all three of the released code's known choices at once:
-  its Adam, its exp link and its seed-123 initialisation. First evidence, not yet the
+  after `vae_l1_k1_yburda_adam`) takes all four of the released code's known choices at
+  once: its Adam, its exp link, its seed-123 initialisation and its unshuffled minibatches. First evidence, not yet the
   answer: at epochs 13, 40, 121 and 364 the released code's Adam trails tfiw's by 0.36,
   0.39, 0.40 and 0.25 nats (on the same test binarizations), about the size of the gap;
   another seed (`vae_l1_k1_seed1`) moved it by +0.55, +0.09, -0.13 and 0.00 at epochs 1,

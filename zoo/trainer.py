@@ -47,7 +47,7 @@ INITS = ("keras", "yburda_iwae")
 # Config fields added after runs were recorded, with the value every earlier run had: a
 # config.json without one compares as if it held that value, so those runs still resume.
 ADDED_FIELDS = {"train.precision": "float32", "eval.precision": "float32", "optim.adam": "keras",
-                "model.init": "keras"}
+                "model.init": "keras", "data.shuffle": True}
 
 
 class ConfigError(ValueError):
@@ -257,6 +257,8 @@ def validate_config(cfg):
     problems.append(f"unknown model.activation {cfg.model.activation!r}")
   need(cfg.optim.schedule in SCHEDULES, f"unknown optim.schedule {cfg.optim.schedule!r}"
        f"{_suggest(cfg.optim.schedule, SCHEDULES)} (valid: {list(SCHEDULES)})")
+  shuffle = _get(cfg, "data.shuffle", ADDED_FIELDS["data.shuffle"])
+  need(isinstance(shuffle, bool), f"data.shuffle must be True or False, got {shuffle!r}")
   init = _get(cfg, "model.init", ADDED_FIELDS["model.init"])
   need(init in INITS, f"unknown model.init {init!r}{_suggest(init, INITS)} "
        f"(valid: {list(INITS)})")
@@ -334,6 +336,14 @@ def build_model(cfg, input_dim, likelihood="bernoulli"):
   return cls(input_dim=input_dim, latent_dims=list(cfg.model.latent_dims),
              hidden=[list(h) for h in cfg.model.hidden], activation=cfg.model.activation,
              likelihood=likelihood, seed=cfg.seed, **method_kwargs)
+
+
+def train_stream(cfg, splits, start_batch=0):
+  """The training batches from batch ``start_batch`` on (``tfiw.data.train_dataset``), in
+  the config's order: shuffled every pass, or the stored order (``data.shuffle=False``)."""
+  return tfiw_data.train_dataset(splits.train, cfg.data.batch_size, cfg.seed, splits.dynamic,
+                                 start_batch=start_batch,
+                                 shuffle=_get(cfg, "data.shuffle", ADDED_FIELDS["data.shuffle"]))
 
 
 def initial_model(cfg, x_train, likelihood="bernoulli"):
@@ -585,8 +595,7 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   # The stream starts where the backup left off: epoch e's batches are a function of
   # (seed, e), so a resumed run trains on what an uninterrupted one would.
   initial_epoch = min(wd.backup_epoch(backup_dir), cfg.train.epochs)
-  train_ds = tfiw_data.train_dataset(splits.train, cfg.data.batch_size, cfg.seed,
-                                     splits.dynamic, start_batch=initial_epoch * steps)
+  train_ds = train_stream(cfg, splits, start_batch=initial_epoch * steps)
   valid = splits.valid if splits.valid is not None else splits.test
   valid_ds = tfiw_data.eval_dataset(
       valid[:cfg.train.validation_examples] if splits.likelihood == "gaussian" or

@@ -50,9 +50,9 @@ fi
 # rows to their next checkpoint.
 start small_k "--table=burda2016_table1 --rows=vae_l1_k1 --stop_epoch=3280;
   --table=burda2016_table1 --rows=vae_l1_k1_yburda_adam --stop_epoch=3280;
-  --table=burda2016_table1 --rows=vae_l1_k1_released_code --stop_epoch=3280;
+  --table=burda2016_table1 --rows=vae_l1_k1_seed1 --stop_epoch=3280;
   --table=burda2016_table1 --rows=vae_l1_k5 --stop_epoch=3280"
 start k5 "--table=burda2016_table1 --rows=iwae_l1_k5 --stop_epoch=3280;
-  --table=burda2016_table1 --rows=vae_l1_k1_seed1 --stop_epoch=3280;
+  --table=burda2016_table1 --rows=vae_l1_k1_released_code --stop_epoch=3280;
   --table=burda2016_table1 --rows=iwae_l1_k5_yburda_adam --stop_epoch=3280;
   --table=burda2016_table1 --rows=iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50 --stop_epoch=364"

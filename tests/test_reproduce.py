@@ -295,9 +295,9 @@ def test_resume_script_runs_every_command_of_every_chain(tmp_path):
   env.pop("VIRTUAL_ENV", None)
   subprocess.run(["bash", os.path.join(REPO, "reproduction", "resume.sh")], env=env,
                  check=True, capture_output=True)
-  expected = {"small_k": ["vae_l1_k1", "vae_l1_k1_yburda_adam", "vae_l1_k1_released_code",
+  expected = {"small_k": ["vae_l1_k1", "vae_l1_k1_yburda_adam", "vae_l1_k1_seed1",
                           "vae_l1_k5"],
-              "k5": ["iwae_l1_k5", "vae_l1_k1_seed1", "iwae_l1_k5_yburda_adam",
+              "k5": ["iwae_l1_k5", "vae_l1_k1_released_code", "iwae_l1_k5_yburda_adam",
                      "iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50"]}
   logs = {}
   for _ in range(100):  # the chains run in the background

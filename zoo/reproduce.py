@@ -738,9 +738,9 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   before; nbip/IWAE, 0.04 from tfiw, also uses β1 = 0.9 and v from zeros) and
   `vae_l1_k1_seed1` (another seed, the yardstick). Both started on
   2026-12-06; each costs about 4.4 hours of one core. `iwae_l1_k5_yburda_adam` (added
-  2026-12-06, queued after `vae_l1_k1_seed1`; about 10 hours of one core) measures
-  the same Adam on `iwae_l1_k5`. `vae_l1_k1_released_code` (added 2026-12-07, queued
-  after `vae_l1_k1_yburda_adam`) takes all four of the released code's known choices at
+  2026-12-06, queued after `vae_l1_k1_released_code`; about 10 hours of one core) measures
+  the same Adam on `iwae_l1_k5`. `vae_l1_k1_released_code` (added and started
+  2026-12-07, before `vae_l1_k1_seed1`'s remaining epochs) takes all four of the released code's known choices at
   once: its Adam, its exp link, its seed-123 initialisation and its unshuffled minibatches. First evidence, not yet the
   answer: at epochs 13, 40, 121 and 364 the released code's Adam trails tfiw's by 0.36,
   0.39, 0.40 and 0.25 nats (on the same test binarizations), about the size of the gap;

@@ -732,22 +732,24 @@ NOTES = """## How tfiw matches each protocol, and where it does not
   0.37 better; nbip/IWAE 86.35) and `iwae_l1_k5` 85.21 (paper 85.54, 0.33 better;
   nbip/IWAE 85.18). A shared offset of about a third of a nat points to something the
   paper's runs did differently from both reimplementations, not to a method.
-  The test binarization (about 0.05 nats, above) does not explain it. Two variant rows
-  measure candidates at the full protocol, set beside `vae_l1_k1` below once they report:
-  `vae_l1_k1_yburda_adam` (the Adam of the released code, above, which no row copied
-  before; nbip/IWAE, 0.04 from tfiw, also uses β1 = 0.9 and v from zeros) and
-  `vae_l1_k1_seed1` (another seed, the yardstick). Both started on
-  2026-12-06; each costs about 4.4 hours of one core. `iwae_l1_k5_yburda_adam` (added
-  2026-12-06, queued after `vae_l1_k1_released_code`; about 10 hours of one core) measures
-  the same Adam on `iwae_l1_k5`. `vae_l1_k1_released_code` (added and started
-  2026-12-07, before `vae_l1_k1_seed1`'s remaining epochs) takes all four of the released code's known choices at
-  once: its Adam, its exp link, its seed-123 initialisation and its unshuffled minibatches. First evidence, not yet the
-  answer: at epochs 13, 40, 121 and 364 the released code's Adam trails tfiw's by 0.36,
-  0.39, 0.40 and 0.25 nats (on the same test binarizations), about the size of the gap;
-  another seed (`vae_l1_k1_seed1`) moved it by +0.55, +0.09, -0.13 and 0.00 at epochs 1,
-  4, 13 and 40. Whether
-  the gap holds to epoch 3,280, and the seed spread at k=1, the two rows' later
-  checkpoints will show.
+  The test binarization (about 0.05 nats, above) does not explain it. Variant rows
+  measure the released code's known differences (above) at the full protocol, each set
+  beside its base row below:
+  - `vae_l1_k1_yburda_adam`: its Adam alone (nbip/IWAE, 0.04 from tfiw, also uses
+    β1 = 0.9 and v from zeros). At epochs 13, 40, 121, 364 and 1,093 it trails
+    `vae_l1_k1` by 0.36, 0.39, 0.40, 0.25 and 0.21 nats: about the size of the gap, and
+    shrinking.
+  - `vae_l1_k1_seed1`: another seed, the yardstick for such differences. It moved the
+    NLL by +0.55, +0.09, -0.13, 0.00 and +0.17 at epochs 1, 4, 13, 40 and 121.
+  - `vae_l1_k1_released_code` (started 2026-12-07): all four choices at once (Adam, exp
+    link, seed-123 initialisation, unshuffled minibatches). It asks directly whether tfiw
+    with the released code's choices lands on the paper's 86.76.
+  - `iwae_l1_k5_yburda_adam`: the Adam on the other finished row (queued; about 10 hours
+    of one core).
+
+  From 2026-12-07 every checkpoint keeps its per-image values, so the comparisons at
+  epoch 3,280 carry a paired standard error over the test images. What the rows show at
+  epoch 3,280 is the measurement; the numbers above are not yet an answer.
 - **Resumed rows**: a resumed row's data stream continues where an uninterrupted run would
   be (`tfiw.data.train_dataset(start_batch=...)`), and its weights, Adam moments and step
   seed counter come from the Keras backup of its last finished epoch. The long runs keep

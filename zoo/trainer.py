@@ -30,7 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 import tfiw
-from tfiw import data as tfiw_data, evaluation, initializers, optimizers, precision, schedules, validation
+from tfiw import (data as tfiw_data, evaluation, initializers, optimizers, precision, schedules,
+                  validation)
 from zoo import workdir as wd
 
 # Config fields that do not change the training trajectory: they may differ when a run is

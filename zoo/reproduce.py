@@ -218,14 +218,21 @@ class RowRun:
       return self._tfiw_data.binarize(s.test_intensities, seed), seed
     return s.test, None
 
-  def evaluate(self, epoch):
-    """Test NLL at a checkpoint, appended to the curve (replacing an earlier try at it)."""
+  def score_test_set(self, epoch):
+    """Per-image test log p of the current model on the checkpoint's test images, also kept
+    as ``test_log_prob/epoch_<epoch>.npy``; returns (log p [N], binarization seed)."""
     import numpy as np
     from zoo import trainer
     x, seed = self.test_set(epoch)
-    start = time.time()
     lp = trainer.test_log_likelihood(self.model, self.cfg, x, verbose=0)
     wd.write_npy(wd.test_log_prob_path(self.workdir, epoch), np.asarray(lp, np.float32))
+    return lp, seed
+
+  def evaluate(self, epoch):
+    """Test NLL at a checkpoint, appended to the curve (replacing an earlier try at it)."""
+    import numpy as np
+    start = time.time()
+    lp, seed = self.score_test_set(epoch)
     point = {
         "epoch": int(epoch), "test_nll": float(-np.mean(lp)),
         "test_nll_stderr": float(np.std(lp) / math.sqrt(len(lp))),
@@ -246,7 +253,6 @@ class RowRun:
     same weights, test images and seeds. Logs how far the new mean is from the recorded
     one (the evaluation is deterministic, so normally 0). Returns the epoch rescored or 0."""
     import numpy as np
-    from zoo import trainer
     points = sorted(self.curve["checkpoints"], key=lambda c: c["epoch"])
     epoch = points[-1]["epoch"] if points else 0
     if (not epoch or epoch != self.epochs_done()
@@ -257,9 +263,7 @@ class RowRun:
     if not self.model.optimizer.built:  # as BackupAndRestore does before loading
       self.model.optimizer.build(self.model.trainable_variables)
     self.model.load_weights(os.path.join(wd.backup_dir(self.workdir), wd.BACKUP_WEIGHTS_FILE))
-    x, _ = self.test_set(epoch)
-    lp = trainer.test_log_likelihood(self.model, self.cfg, x, verbose=0)
-    wd.write_npy(wd.test_log_prob_path(self.workdir, epoch), np.asarray(lp, np.float32))
+    lp, _ = self.score_test_set(epoch)
     self.log(f"[{self.table}/{self.row}] epoch {epoch} rescored for its per-image test log p: "
              f"{-np.mean(lp):.4f} nats against the recorded {points[-1]['test_nll']:.4f}")
     if self.state_dir:
@@ -769,9 +773,9 @@ def _data_label(source):
   """A recorded data source as the report names it: the team's files by their place beside
   the repository (runs record the path they were given, spelled as it was given: one file
   appeared as ../shared/..., /work/main/../shared/... and /work/shared/...)."""
-  path = os.path.normpath(source)
-  if "shared/data/" in path.replace(os.sep, "/"):
-    return "../shared/data/" + path.replace(os.sep, "/").split("shared/data/", 1)[1]
+  path = os.path.normpath(source).replace(os.sep, "/")
+  if "shared/data/" in path:
+    return "../shared/data/" + path.split("shared/data/", 1)[1]
   return path
 
 

@@ -51,6 +51,11 @@ def test_burda_rows_follow_the_papers_protocol():
     assert c.eval.num_samples == 5000 and c.paper.test_binarization == "per_evaluation"
     assert c.method.get("latents", "gaussian") == (
         "gaussian_exp" if row.endswith(("_exp_scale", "_released_code")) else "gaussian")
+    released = row.endswith("_released_code")
+    assert (c.optim.get("adam", "keras") == "yburda_iwae") == (released or
+                                                                row.endswith("_yburda_adam"))
+    assert (c.model.get("init", "keras"), c.data.get("shuffle", True)) == (
+        ("yburda_iwae", False) if released else ("keras", True))
   # Checkpoints = the last epoch of every stage: the rate drops right after each of them.
   checkpoints = list(paper_common.BURDA_CHECKPOINTS)
   assert checkpoints[-1] == 3280 and len(checkpoints) == 8
@@ -297,8 +302,8 @@ def test_resume_script_runs_every_command_of_every_chain(tmp_path):
                  check=True, capture_output=True)
   expected = {"small_k": ["vae_l1_k1", "vae_l1_k1_yburda_adam", "vae_l1_k1_seed1",
                           "vae_l1_k5"],
-              "k5": ["iwae_l1_k5", "vae_l1_k1_released_code", "iwae_l1_k5_yburda_adam",
-                     "iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50"]}
+              "k5": ["iwae_l1_k5", "vae_l1_k1_released_code", "iwae_l1_k5_released_code",
+                     "iwae_l1_k5_yburda_adam", "iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50"]}
   logs = {}
   for _ in range(100):  # the chains run in the background
     logs = {name: (longruns / "logs" / f"{name}.log").read_text().splitlines()

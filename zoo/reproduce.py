@@ -753,8 +753,9 @@ NOTES = """## How tfiw matches each protocol, and where it does not
     121, 364 and 1,093 it trails `vae_l1_k1` by 7.11, 3.07, 1.41, 1.14, 0.96, 0.52 and
     0.47 nats, more than the Adam alone did at each of them, and shrinking more slowly
     after epoch 364.
-  - `iwae_l1_k5_yburda_adam`: the Adam on the other finished row (queued; about 10 hours
-    of one core).
+  - `iwae_l1_k5_released_code` and `iwae_l1_k5_yburda_adam`: the same four choices, and
+    the Adam alone, on the other finished row (queued in that order; about 10 hours of one
+    core each).
 
   From 2026-12-07 every checkpoint keeps its per-image values, so the comparisons at
   epoch 3,280 carry a paired standard error over the test images. What the rows show at

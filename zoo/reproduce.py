@@ -746,7 +746,8 @@ NOTES = """## How tfiw matches each protocol, and where it does not
     40, 121, 364 and 1,093. So the released code's Adam accounts for about 0.15 of the
     0.37-nat gap; one seed's yardstick at epoch 3,280 is still to come.
   - `vae_l1_k1_seed1`: another seed, the yardstick for such differences. It moved the
-    NLL by +0.55, +0.09, -0.13, 0.00 and +0.17 at epochs 1, 4, 13, 40 and 121.
+    NLL by +0.55, +0.09, -0.13, 0.00, +0.17 and +0.01 at epochs 1, 4, 13, 40, 121
+    and 364.
   - `vae_l1_k1_released_code` (started 2026-12-07): all four choices at once (Adam, exp
     link, seed-123 initialisation, unshuffled minibatches). It asks directly whether tfiw
     with the released code's choices lands on the paper's 86.76. At epochs 1, 4, 13, 40,

@@ -746,8 +746,10 @@ NOTES = """## How tfiw matches each protocol, and where it does not
     40, 121, 364 and 1,093. So the released code's Adam accounts for about 0.15 of the
     0.37-nat gap; one seed's yardstick at epoch 3,280 is still to come.
   - `vae_l1_k1_seed1`: another seed, the yardstick for such differences. It moved the
-    NLL by +0.55, +0.09, -0.13, 0.00, +0.17 and +0.01 at epochs 1, 4, 13, 40, 121
-    and 364.
+    NLL by +0.55, +0.09, -0.13, 0.00, +0.17, +0.01 and +0.19 at epochs 1, 4, 13, 40,
+    121, 364 and 1,093. At 1,093 that is as large as the Adam's +0.21 there: one seed
+    against another moves this row by up to about 0.2 nats, so a single-seed difference
+    of that size is not yet a measured cause. Its epoch-3,280 value settles the scale.
   - `vae_l1_k1_released_code` (started 2026-12-07): all four choices at once (Adam, exp
     link, seed-123 initialisation, unshuffled minibatches). It asks directly whether tfiw
     with the released code's choices lands on the paper's 86.76. At epochs 1, 4, 13, 40,

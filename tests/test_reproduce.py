@@ -56,6 +56,7 @@ def test_burda_rows_follow_the_papers_protocol():
                                                                 row.endswith("_yburda_adam"))
     assert (c.model.get("init", "keras"), c.data.get("shuffle", True)) == (
         ("yburda_iwae", False) if released else ("keras", True))
+    assert c.seed == (int(row.rsplit("_seed", 1)[1]) if "_seed" in row else 0)
   # Checkpoints = the last epoch of every stage: the rate drops right after each of them.
   checkpoints = list(paper_common.BURDA_CHECKPOINTS)
   assert checkpoints[-1] == 3280 and len(checkpoints) == 8
@@ -301,7 +302,7 @@ def test_resume_script_runs_every_command_of_every_chain(tmp_path):
   subprocess.run(["bash", os.path.join(REPO, "reproduction", "resume.sh")], env=env,
                  check=True, capture_output=True)
   expected = {"small_k": ["vae_l1_k1", "vae_l1_k1_yburda_adam", "vae_l1_k1_seed1",
-                          "vae_l1_k5"],
+                          "vae_l1_k1_seed2", "vae_l1_k5"],
               "k5": ["iwae_l1_k5", "vae_l1_k1_released_code", "iwae_l1_k5_released_code",
                      "iwae_l1_k5_yburda_adam", "iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50"]}
   logs = {}

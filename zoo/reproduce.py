@@ -761,8 +761,8 @@ NOTES = """## How tfiw matches each protocol, and where it does not
     epoch 3,280 (`vae_l1_k1_seed1`, `vae_l1_k1_seed2`) is still to come; it says how much
     of these differences one seed could move.
   - `iwae_l1_k5_released_code` and `iwae_l1_k5_yburda_adam`: the same four choices, and
-    the Adam alone, on the other finished row (queued in that order; about 10 hours of one
-    core each).
+    the Adam alone, on the other finished row (in that order, the first started
+    2026-12-07; about 10 hours of one core each).
 
   From 2026-12-07 every checkpoint keeps its per-image values, so the comparisons at
   epoch 3,280 carry a paired standard error over the test images; that error does not

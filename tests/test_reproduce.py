@@ -111,6 +111,27 @@ def test_equal_epoch_comparison_uses_the_last_epoch_every_row_reached(tmp_path):
   assert pairs[1][3] == pytest.approx(np.std(noise) / np.sqrt(400), rel=1e-4)
 
 
+def test_seed_spread_is_the_sample_sd_over_the_rows_that_change_only_the_seed():
+  def entry(row, nlls, variant_of="", overrides="", status="partial"):
+    curve = {"checkpoints": [{"epoch": ep, "test_nll": v} for ep, v in (nlls or {}).items()]}
+    return {"json": {"row": row}, "curve": curve if nlls else None, "variant_of": variant_of,
+            "overrides": overrides, "status": status}
+  entries = [entry("vae", {1: 100.0, 4: 90.0}),
+             entry("vae_seed1", {4: 91.0, 1: 101.0, 13: 80.0}, "vae", "seed=1"),
+             entry("vae_seed2", {1: 102.0}, "vae", "seed=2"),
+             # not seeds: another detail changed (alone or with the seed), a smoke run,
+             # a seed variant whose base has not run
+             entry("vae_adam", {1: 50.0, 4: 50.0}, "vae", "optim.adam=yburda_iwae"),
+             entry("vae_adam_seed1", {1: 50.0}, "vae", "optim.adam=yburda_iwae, seed=1"),
+             entry("vae_smoke", {1: 0.0}, "vae", "seed=3", status=reproduce.SMOKE_STATUS),
+             entry("iwae", None), entry("iwae_seed1", {1: 1.0}, "iwae", "seed=1")]
+  # Epoch 13 is the seed variant's alone; n - 1 in the sd (three seeds 1 apart: sd 1).
+  assert reproduce.seed_spread(entries) == [("vae", [
+      (1, [("vae", 100.0), ("vae_seed1", 101.0), ("vae_seed2", 102.0)], pytest.approx(1.0)),
+      (4, [("vae", 90.0), ("vae_seed1", 91.0)], pytest.approx(np.sqrt(0.5)))])]
+  assert reproduce.seed_spread(entries[:1] + entries[3:]) == []
+
+
 def test_committed_resume_points_resume_with_the_current_row_configs():
   """Every row mirrored in reproduction/state resumes under today's config: no field that
   changes training differs (paper metadata may), so a session never loses a long run."""

@@ -57,6 +57,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import time
 
@@ -636,6 +637,37 @@ def variant_comparison(entries):
   return out
 
 
+def seed_spread(entries):
+  """Per base row with seed variants (rows whose only change is ``seed=N``): (base,
+  [(epoch, [(row, nll)], sd)]) at every checkpoint the base and at least one seed variant
+  reached, ``sd`` the sample standard deviation (n - 1) over the n seeds there: the error
+  bar that the paired one of ``variant_comparison`` leaves out (two single-seed rows differ
+  by about sd * sqrt(2) from the seed alone). With two seeds it rests on one degree of
+  freedom, so the report gives n beside it."""
+  import numpy as np
+  seeds = {}  # base row -> its seed variants, in the table's order
+  for e in entries:
+    if (e["variant_of"] and re.fullmatch(r"seed=\d+", e["overrides"] or "")
+        and e["curve"] and e["status"] != SMOKE_STATUS):
+      seeds.setdefault(e["variant_of"], []).append(e)
+  by_row = {e["json"]["row"]: e for e in entries}
+  out = []
+  for base_row, variants in seeds.items():
+    base = by_row.get(base_row)
+    if base is None or not base["curve"]:
+      continue
+    nll = {e["json"]["row"]: {c["epoch"]: c["test_nll"] for c in e["curve"]["checkpoints"]}
+           for e in [base] + variants}
+    points = []
+    for epoch in sorted(nll[base_row]):
+      runs = [(row, by_epoch[epoch]) for row, by_epoch in nll.items() if epoch in by_epoch]
+      if len(runs) >= 2:
+        points.append((epoch, runs, float(np.std([v for _, v in runs], ddof=1))))
+    if points:
+      out.append((base_row, points))
+  return out
+
+
 def _fmt(x, spec=".2f", none="–"):
   return none if x is None else format(x, spec)
 
@@ -847,6 +879,16 @@ def write_report(workdir_root, docs_dir, state_root=None):
                     f"epoch {ep} {v:.2f} vs {b:.2f} ({v - b:+.2f}"
                     + (f" ± {se:.2f})" if se is not None else ")")
                     for ep, v, b, se in pairs) + "."]
+    for base, points in seed_spread(rows):
+      lines += ["", f"Seeds of `{base}` (it and the rows that change only its seed), test "
+                "NLL per seed and their standard deviation over the n seeds: two "
+                "single-seed rows differ by about sd × √2 from the seed alone, an error the "
+                "paired one above leaves out: " + "; ".join(
+                    f"epoch {ep} " + ", ".join(
+                        f"{row.removeprefix(base + '_') if row != base else 'base'} {v:.2f}"
+                        for row, v in runs)
+                    + f" (sd {sd:.2f}, n={len(runs)})"
+                    for ep, runs, sd in points) + "."]
     with_ais = [e for e in rows if e["ais"] and not e["same_as"]]
     if with_ais:
       lines += ["", "AIS beside IWAE-5000 on the same test images (`tfiw.ais`, docs/ais.md; "

@@ -132,6 +132,32 @@ def test_seed_spread_is_the_sample_sd_over_the_rows_that_change_only_the_seed():
   assert reproduce.seed_spread(entries[:1] + entries[3:]) == []
 
 
+def test_student_t_quantile_matches_the_printed_table():
+  # Two-sided 95% and one-sided 90% points from any t table (e.g. NIST's).
+  for p, df, t in ((0.975, 1, 12.706), (0.975, 2, 4.303), (0.975, 3, 3.182),
+                   (0.975, 10, 2.228), (0.975, 100, 1.984), (0.9, 3, 1.638)):
+    assert reproduce.student_t_quantile(p, df) == pytest.approx(t, abs=1e-3)
+
+
+def test_variant_against_seeds_is_the_difference_from_the_seed_mean_with_its_t_interval():
+  def entry(row, nlls, variant_of="", overrides="", status="partial"):
+    curve = {"checkpoints": [{"epoch": ep, "test_nll": v} for ep, v in nlls.items()]}
+    return {"json": {"row": row}, "curve": curve, "variant_of": variant_of,
+            "overrides": overrides, "status": status}
+  entries = [entry("vae", {1: 100.0, 4: 90.0}),
+             entry("vae_seed1", {1: 101.0, 4: 91.0}, "vae", "seed=1"),
+             entry("vae_seed2", {1: 102.0}, "vae", "seed=2"),
+             entry("vae_adam", {1: 105.0, 4: 90.0, 13: 80.0}, "vae", "optim.adam=yburda_iwae"),
+             entry("vae_smoke", {1: 0.0}, "vae", "optim.adam=yburda_iwae",
+                   status=reproduce.SMOKE_STATUS),
+             entry("iwae_adam", {1: 0.0}, "iwae", "optim.adam=yburda_iwae")]
+  # Epoch 1: three seeds 100, 101, 102 (mean 101, sd 1), t(0.975, 2) = 4.303; epoch 4: two
+  # seeds 90, 91 (mean 90.5, sd 1/sqrt 2), t(0.975, 1) = 12.706; epoch 13: no seed reached it.
+  assert reproduce.variant_against_seeds(entries) == [("vae_adam", "vae", [
+      (1, 105.0, 101.0, 3, pytest.approx(4.3027 * 1.0 * np.sqrt(4 / 3), rel=1e-4)),
+      (4, 90.0, 90.5, 2, pytest.approx(12.7062 * np.sqrt(0.5) * np.sqrt(1.5), rel=1e-4))])]
+
+
 def test_committed_resume_points_resume_with_the_current_row_configs():
   """Every row mirrored in reproduction/state resumes under today's config: no field that
   changes training differs (paper metadata may), so a session never loses a long run."""

@@ -351,7 +351,7 @@ def test_resume_script_runs_every_command_of_every_chain(tmp_path):
   expected = {"small_k": ["vae_l1_k1", "vae_l1_k1_yburda_adam", "vae_l1_k1_seed1",
                           "vae_l1_k1_seed2", "vae_l1_k5"],
               "k5": ["iwae_l1_k5", "vae_l1_k1_released_code", "iwae_l1_k5_released_code",
-                     "iwae_l1_k5_yburda_adam", "iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50"]}
+                     "iwae_l1_k5_seed1", "iwae_l1_k5_yburda_adam", "iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50"]}
   logs = {}
   for _ in range(100):  # the chains run in the background
     logs = {name: (longruns / "logs" / f"{name}.log").read_text().splitlines()

@@ -847,8 +847,9 @@ NOTES = """## How tfiw matches each protocol, and where it does not
     brings the third. The Adam alone is outside the seeds' interval only at epochs 1, 4
     and 40 and inside it from 121 on (+0.30 ± 0.53 at 364, +0.11 ± 1.02 at 3,280).
   - `iwae_l1_k5_released_code` and `iwae_l1_k5_yburda_adam`: the same four choices, and
-    the Adam alone, on the other finished row (in that order, the first started
-    2026-12-07; about 10 hours of one core each). The four choices trail `iwae_l1_k5` by
+    the Adam alone, on the other finished row, with `iwae_l1_k5_seed1` continued from
+    epoch 40 to 3,280 between them as their yardstick (the first started 2026-12-07;
+    about 10 hours of one core each). The four choices trail `iwae_l1_k5` by
     5.48, 1.78, 0.83, 0.58, 0.59 and 0.52 at epochs 1, 4, 13, 40, 121 and 364, the VAE
     pair's pattern (7.11 ... 0.52) so far.
 

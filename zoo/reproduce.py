@@ -854,8 +854,8 @@ NOTES = """## How tfiw matches each protocol, and where it does not
     the Adam alone, on the other finished row, with `iwae_l1_k5_seed1` continued from
     epoch 40 to 3,280 between them as their yardstick (the first started 2026-12-07;
     about 10 hours of one core each). The four choices trail `iwae_l1_k5` by
-    5.48, 1.78, 0.83, 0.58, 0.59 and 0.52 at epochs 1, 4, 13, 40, 121 and 364, the VAE
-    pair's pattern (7.11 ... 0.52) so far.
+    5.48, 1.78, 0.83, 0.58, 0.59, 0.52 and 0.27 at epochs 1, 4, 13, 40, 121, 364 and
+    1,093 (86.35 there), the VAE pair's pattern (7.11 ... 0.52, 0.47) so far.
 
   From 2026-12-07 every checkpoint keeps its per-image values, so the comparisons at
   epoch 3,280 carry a paired standard error over the test images; that error does not

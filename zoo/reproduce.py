@@ -637,6 +637,11 @@ def variant_comparison(entries):
   return out
 
 
+def _is_seed_variant(entry):
+  """A row whose only change from its base is the seed (overrides exactly ``seed=N``)."""
+  return re.fullmatch(r"seed=\d+", entry["overrides"] or "") is not None
+
+
 def seed_spread(entries):
   """Per base row with seed variants (rows whose only change is ``seed=N``): (base,
   [(epoch, [(row, nll)], sd)]) at every checkpoint the base and at least one seed variant
@@ -647,8 +652,7 @@ def seed_spread(entries):
   import numpy as np
   seeds = {}  # base row -> its seed variants, in the table's order
   for e in entries:
-    if (e["variant_of"] and re.fullmatch(r"seed=\d+", e["overrides"] or "")
-        and e["curve"] and e["status"] != SMOKE_STATUS):
+    if e["variant_of"] and _is_seed_variant(e) and e["curve"] and e["status"] != SMOKE_STATUS:
       seeds.setdefault(e["variant_of"], []).append(e)
   by_row = {e["json"]["row"]: e for e in entries}
   out = []
@@ -700,8 +704,7 @@ def variant_against_seeds(entries):
   out = []
   for e in entries:
     base = e["variant_of"]
-    if (base not in spread or not e["curve"] or e["status"] == SMOKE_STATUS
-        or re.fullmatch(r"seed=\d+", e["overrides"] or "")):
+    if base not in spread or not e["curve"] or e["status"] == SMOKE_STATUS or _is_seed_variant(e):
       continue
     points = []
     for c in sorted(e["curve"]["checkpoints"], key=lambda c: c["epoch"]):

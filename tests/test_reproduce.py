@@ -158,6 +158,32 @@ def test_variant_against_seeds_is_the_difference_from_the_seed_mean_with_its_t_i
       (4, 90.0, 90.5, 2, pytest.approx(12.7062 * np.sqrt(0.5) * np.sqrt(1.5), rel=1e-4))])]
 
 
+def test_paper_against_seeds_takes_the_paper_as_one_more_seed_at_the_protocols_end():
+  def entry(row, nlls, variant_of="", overrides="", paper=None, protocol=40):
+    curve = {"checkpoints": [{"epoch": ep, "test_nll": v} for ep, v in nlls.items()]}
+    return {"json": {"row": row, "paper_nll": paper, "protocol_epochs": protocol},
+            "curve": curve, "variant_of": variant_of, "overrides": overrides,
+            "status": "partial"}
+  entries = [entry("vae", {4: 90.0, 40: 86.0}, paper=87.0),
+             entry("vae_seed1", {4: 91.0, 40: 86.5}, "vae", "seed=1", paper=87.0),
+             entry("vae_seed2", {4: 92.0, 40: 87.0}, "vae", "seed=2", paper=87.0),
+             entry("vae_adam", {40: 80.0}, "vae", "optim.adam=yburda_iwae", paper=87.0),
+             # seeds that have not finished their protocol, and a row without a paper number
+             entry("iwae", {4: 90.0}, paper=85.0), entry("iwae_seed1", {4: 91.0}, "iwae", "seed=1"),
+             entry("ciwae", {40: 90.0}), entry("ciwae_seed1", {40: 91.0}, "ciwae", "seed=1")]
+  # Epoch 40: seeds 86, 86.5, 87 (mean 86.5, sd 0.5), t(0.975, 2) = 4.303, half-width
+  # 2.48: the paper's 87 is inside; epoch 4 is not the protocol's end, and the Adam
+  # variant is no seed.
+  half = 4.3027 * 0.5 * np.sqrt(4 / 3)
+  assert reproduce.paper_against_seeds(entries) == [
+      ("vae", 40, 87.0, 86.5, 3, pytest.approx(half, rel=1e-4), True)]
+  # A paper number just beyond the interval, on either side, is outside it.
+  for paper in (86.5 + half + 0.01, 86.5 - half - 0.01):
+    for e in entries[:4]:
+      e["json"]["paper_nll"] = paper
+    assert reproduce.paper_against_seeds(entries)[0][-1] is False
+
+
 def test_committed_resume_points_resume_with_the_current_row_configs():
   """Every row mirrored in reproduction/state resumes under today's config: no field that
   changes training differs (paper metadata may), so a session never loses a long run."""

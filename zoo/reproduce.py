@@ -706,15 +706,38 @@ def variant_against_seeds(entries):
     base = e["variant_of"]
     if base not in spread or not e["curve"] or e["status"] == SMOKE_STATUS or _is_seed_variant(e):
       continue
-    points = []
-    for c in sorted(e["curve"]["checkpoints"], key=lambda c: c["epoch"]):
-      if c["epoch"] in spread[base]:
-        runs, sd = spread[base][c["epoch"]]
-        n = len(runs)
-        points.append((c["epoch"], c["test_nll"], sum(v for _, v in runs) / n, n,
-                       student_t_quantile(0.975, n - 1) * sd * math.sqrt(1 + 1 / n)))
+    points = [(c["epoch"], c["test_nll"], *_one_more_draw(*spread[base][c["epoch"]]))
+              for c in sorted(e["curve"]["checkpoints"], key=lambda c: c["epoch"])
+              if c["epoch"] in spread[base]]
     if points:
       out.append((e["json"]["row"], base, points))
+  return out
+
+
+def _one_more_draw(runs, sd):
+  """(mean, n, half-width) of the n seeds' NLL ``runs`` [(row, nll)] with sample sd ``sd``:
+  the 95% interval of (one more draw - mean), t(0.975, n - 1) * sd * sqrt(1 + 1/n)."""
+  n = len(runs)
+  return (sum(v for _, v in runs) / n, n,
+          student_t_quantile(0.975, n - 1) * sd * math.sqrt(1 + 1 / n))
+
+
+def paper_against_seeds(entries):
+  """Per base row with a paper number and seed variants that finished its protocol: (base,
+  epoch, paper_nll, seeds' mean, n, half-width, inside), the paper's run taken as one more seed of
+  tfiw's row (``_one_more_draw``). Inside the interval (``inside``), the row's gap to the paper is the
+  size the seed alone gives, so it needs no other cause; outside, the seed does not explain
+  it. Only at the protocol's end: the paper's number is the finished run's. The paper's
+  own error, where it reports one, is not added (Burda et al. report none)."""
+  by_row = {e["json"]["row"]: e for e in entries}
+  out = []
+  for base, points in seed_spread(entries):
+    j = by_row[base]["json"]
+    for epoch, runs, sd in points:
+      if epoch == j["protocol_epochs"] and j["paper_nll"] is not None:
+        mean, n, half = _one_more_draw(runs, sd)
+        out.append((base, epoch, j["paper_nll"], mean, n, half,
+                    bool(abs(j["paper_nll"] - mean) <= half)))
   return out
 
 
@@ -964,6 +987,14 @@ def write_report(workdir_root, docs_dir, state_root=None):
                 "conservative where the variant shares its seed with one of them): "
                 + ", ".join(f"epoch {ep} {v:.2f} vs {m:.2f} ({v - m:+.2f} ± {h:.2f}, n={n})"
                             for ep, v, m, n, h in points) + "."]
+    for base, ep, paper, m, n, h, inside in paper_against_seeds(rows):
+      lines += ["", f"The paper's number against the seeds of `{base}` at the protocol's end "
+                f"(epoch {ep}; the paper's run taken as one more seed of the row, the 95% "
+                f"interval as above): paper {paper:.2f} vs the seeds' mean {m:.2f} "
+                f"({paper - m:+.2f} ± {h:.2f}, n={n}), "
+                + ("inside the interval: the seed alone can give a gap this size."
+                   if inside else
+                   "outside the interval: the seed alone does not explain the gap.")]
     with_ais = [e for e in rows if e["ais"] and not e["same_as"]]
     if with_ais:
       lines += ["", "AIS beside IWAE-5000 on the same test images (`tfiw.ais`, docs/ais.md; "

@@ -76,16 +76,16 @@ def test_status_counts_only_full_protocol_within_tolerance():
 
 
 def test_equal_epoch_comparison_uses_the_last_epoch_every_row_reached(tmp_path):
-  def entry(row, dataset, nlls, same_as=None, status="partial", variant_of=""):
+  def _entry(row, dataset, nlls, same_as=None, status="partial", variant_of=""):
     curve = {"checkpoints": [{"epoch": ep, "test_nll": v, "test_nll_stderr": 0.2}
                              for ep, v in nlls.items()]} if nlls else None
     return {"json": {"row": row, "dataset": dataset}, "curve": curve, "same_as": same_as,
             "status": status, "variant_of": variant_of, "dir": str(tmp_path / row)}
-  entries = [entry("rem", "m", {1: 108.0, 4: 98.7}), entry("iwae", "m", {1: 112.0}),
-             entry("vae", "m", {1: 116.0, 4: 90.0, 13: 85.0}),
-             entry("alias", "m", {1: 1.0}, same_as="vae"), entry("none", "m", None),
-             entry("smoke", "m", {1: 0.5}, status="runlocal smoke run"),
-             entry("alone", "other", {1: 100.0})]
+  entries = [_entry("rem", "m", {1: 108.0, 4: 98.7}), _entry("iwae", "m", {1: 112.0}),
+             _entry("vae", "m", {1: 116.0, 4: 90.0, 13: 85.0}),
+             _entry("alias", "m", {1: 1.0}, same_as="vae"), _entry("none", "m", None),
+             _entry("smoke", "m", {1: 0.5}, status="runlocal smoke run"),
+             _entry("alone", "other", {1: 100.0})]
   # iwae has only epoch 1, so all compare there (not at the rows' own last epochs), best
   # first; aliases, unrun and smoke rows, and a dataset with one run row are left out.
   assert reproduce.equal_epoch_comparison(entries) == [
@@ -94,7 +94,7 @@ def test_equal_epoch_comparison_uses_the_last_epoch_every_row_reached(tmp_path):
       ("m", 4, [("vae", 90.0, 0.2), ("rem", 98.7, 0.2)])]
   # A variant row (one protocol detail changed) is not a method to rank: it is compared
   # with its base row at every checkpoint both reached, in epoch order.
-  variant = entry("rem_exp", "m", {4: 97.0, 1: 107.5, 40: 90.0}, variant_of="rem")
+  variant = _entry("rem_exp", "m", {4: 97.0, 1: 107.5, 40: 90.0}, variant_of="rem")
   assert reproduce.equal_epoch_comparison(entries + [variant]) == \
       reproduce.equal_epoch_comparison(entries)
   assert reproduce.variant_comparison(entries + [variant]) == [
@@ -111,20 +111,24 @@ def test_equal_epoch_comparison_uses_the_last_epoch_every_row_reached(tmp_path):
   assert pairs[1][3] == pytest.approx(np.std(noise) / np.sqrt(400), rel=1e-4)
 
 
+def _seed_entry(row, nlls, variant_of="", overrides="", status="partial", paper=None, protocol=40):
+  """A report entry as the seed statistics read it: the row's checkpoints (None: not run)."""
+  curve = {"checkpoints": [{"epoch": ep, "test_nll": v} for ep, v in (nlls or {}).items()]}
+  return {"json": {"row": row, "paper_nll": paper, "protocol_epochs": protocol},
+          "curve": curve if nlls else None, "variant_of": variant_of, "overrides": overrides,
+          "status": status}
+
+
 def test_seed_spread_is_the_sample_sd_over_the_rows_that_change_only_the_seed():
-  def entry(row, nlls, variant_of="", overrides="", status="partial"):
-    curve = {"checkpoints": [{"epoch": ep, "test_nll": v} for ep, v in (nlls or {}).items()]}
-    return {"json": {"row": row}, "curve": curve if nlls else None, "variant_of": variant_of,
-            "overrides": overrides, "status": status}
-  entries = [entry("vae", {1: 100.0, 4: 90.0}),
-             entry("vae_seed1", {4: 91.0, 1: 101.0, 13: 80.0}, "vae", "seed=1"),
-             entry("vae_seed2", {1: 102.0}, "vae", "seed=2"),
+  entries = [_seed_entry("vae", {1: 100.0, 4: 90.0}),
+             _seed_entry("vae_seed1", {4: 91.0, 1: 101.0, 13: 80.0}, "vae", "seed=1"),
+             _seed_entry("vae_seed2", {1: 102.0}, "vae", "seed=2"),
              # not seeds: another detail changed (alone or with the seed), a smoke run,
              # a seed variant whose base has not run
-             entry("vae_adam", {1: 50.0, 4: 50.0}, "vae", "optim.adam=yburda_iwae"),
-             entry("vae_adam_seed1", {1: 50.0}, "vae", "optim.adam=yburda_iwae, seed=1"),
-             entry("vae_smoke", {1: 0.0}, "vae", "seed=3", status=reproduce.SMOKE_STATUS),
-             entry("iwae", None), entry("iwae_seed1", {1: 1.0}, "iwae", "seed=1")]
+             _seed_entry("vae_adam", {1: 50.0, 4: 50.0}, "vae", "optim.adam=yburda_iwae"),
+             _seed_entry("vae_adam_seed1", {1: 50.0}, "vae", "optim.adam=yburda_iwae, seed=1"),
+             _seed_entry("vae_smoke", {1: 0.0}, "vae", "seed=3", status=reproduce.SMOKE_STATUS),
+             _seed_entry("iwae", None), _seed_entry("iwae_seed1", {1: 1.0}, "iwae", "seed=1")]
   # Epoch 13 is the seed variant's alone; n - 1 in the sd (three seeds 1 apart: sd 1).
   assert reproduce.seed_spread(entries) == [("vae", [
       (1, [("vae", 100.0), ("vae_seed1", 101.0), ("vae_seed2", 102.0)], pytest.approx(1.0)),
@@ -140,17 +144,13 @@ def test_student_t_quantile_matches_the_printed_table():
 
 
 def test_variant_against_seeds_is_the_difference_from_the_seed_mean_with_its_t_interval():
-  def entry(row, nlls, variant_of="", overrides="", status="partial"):
-    curve = {"checkpoints": [{"epoch": ep, "test_nll": v} for ep, v in nlls.items()]}
-    return {"json": {"row": row}, "curve": curve, "variant_of": variant_of,
-            "overrides": overrides, "status": status}
-  entries = [entry("vae", {1: 100.0, 4: 90.0}),
-             entry("vae_seed1", {1: 101.0, 4: 91.0}, "vae", "seed=1"),
-             entry("vae_seed2", {1: 102.0}, "vae", "seed=2"),
-             entry("vae_adam", {1: 105.0, 4: 90.0, 13: 80.0}, "vae", "optim.adam=yburda_iwae"),
-             entry("vae_smoke", {1: 0.0}, "vae", "optim.adam=yburda_iwae",
+  entries = [_seed_entry("vae", {1: 100.0, 4: 90.0}),
+             _seed_entry("vae_seed1", {1: 101.0, 4: 91.0}, "vae", "seed=1"),
+             _seed_entry("vae_seed2", {1: 102.0}, "vae", "seed=2"),
+             _seed_entry("vae_adam", {1: 105.0, 4: 90.0, 13: 80.0}, "vae", "optim.adam=yburda_iwae"),
+             _seed_entry("vae_smoke", {1: 0.0}, "vae", "optim.adam=yburda_iwae",
                    status=reproduce.SMOKE_STATUS),
-             entry("iwae_adam", {1: 0.0}, "iwae", "optim.adam=yburda_iwae")]
+             _seed_entry("iwae_adam", {1: 0.0}, "iwae", "optim.adam=yburda_iwae")]
   # Epoch 1: three seeds 100, 101, 102 (mean 101, sd 1), t(0.975, 2) = 4.303; epoch 4: two
   # seeds 90, 91 (mean 90.5, sd 1/sqrt 2), t(0.975, 1) = 12.706; epoch 13: no seed reached it.
   assert reproduce.variant_against_seeds(entries) == [("vae_adam", "vae", [
@@ -159,18 +159,13 @@ def test_variant_against_seeds_is_the_difference_from_the_seed_mean_with_its_t_i
 
 
 def test_paper_against_seeds_takes_the_paper_as_one_more_seed_at_the_protocols_end():
-  def entry(row, nlls, variant_of="", overrides="", paper=None, protocol=40):
-    curve = {"checkpoints": [{"epoch": ep, "test_nll": v} for ep, v in nlls.items()]}
-    return {"json": {"row": row, "paper_nll": paper, "protocol_epochs": protocol},
-            "curve": curve, "variant_of": variant_of, "overrides": overrides,
-            "status": "partial"}
-  entries = [entry("vae", {4: 90.0, 40: 86.0}, paper=87.0),
-             entry("vae_seed1", {4: 91.0, 40: 86.5}, "vae", "seed=1", paper=87.0),
-             entry("vae_seed2", {4: 92.0, 40: 87.0}, "vae", "seed=2", paper=87.0),
-             entry("vae_adam", {40: 80.0}, "vae", "optim.adam=yburda_iwae", paper=87.0),
+  entries = [_seed_entry("vae", {4: 90.0, 40: 86.0}, paper=87.0),
+             _seed_entry("vae_seed1", {4: 91.0, 40: 86.5}, "vae", "seed=1", paper=87.0),
+             _seed_entry("vae_seed2", {4: 92.0, 40: 87.0}, "vae", "seed=2", paper=87.0),
+             _seed_entry("vae_adam", {40: 80.0}, "vae", "optim.adam=yburda_iwae", paper=87.0),
              # seeds that have not finished their protocol, and a row without a paper number
-             entry("iwae", {4: 90.0}, paper=85.0), entry("iwae_seed1", {4: 91.0}, "iwae", "seed=1"),
-             entry("ciwae", {40: 90.0}), entry("ciwae_seed1", {40: 91.0}, "ciwae", "seed=1")]
+             _seed_entry("iwae", {4: 90.0}, paper=85.0), _seed_entry("iwae_seed1", {4: 91.0}, "iwae", "seed=1"),
+             _seed_entry("ciwae", {40: 90.0}), _seed_entry("ciwae_seed1", {40: 91.0}, "ciwae", "seed=1")]
   # Epoch 40: seeds 86, 86.5, 87 (mean 86.5, sd 0.5), t(0.975, 2) = 4.303, half-width
   # 2.48: the paper's 87 is inside; epoch 4 is not the protocol's end, and the Adam
   # variant is no seed.

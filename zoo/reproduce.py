@@ -724,11 +724,11 @@ def _one_more_draw(runs, sd):
 
 def paper_against_seeds(entries):
   """Per base row with a paper number and seed variants that finished its protocol: (base,
-  epoch, paper_nll, seeds' mean, n, half-width, inside), the paper's run taken as one more seed of
-  tfiw's row (``_one_more_draw``). Inside the interval (``inside``), the row's gap to the paper is the
-  size the seed alone gives, so it needs no other cause; outside, the seed does not explain
-  it. Only at the protocol's end: the paper's number is the finished run's. The paper's
-  own error, where it reports one, is not added (Burda et al. report none)."""
+  epoch, paper_nll, seeds' mean, n, half-width, inside), the paper's run taken as one more
+  seed of tfiw's row (``_one_more_draw``). Inside the interval, the seed alone can give the
+  row's gap to the paper; outside, the seed does not explain it. Only at the protocol's
+  end: the paper's number is the finished run's. The paper's own error, where it reports
+  one, is not added (Burda et al. report none)."""
   by_row = {e["json"]["row"]: e for e in entries}
   out = []
   for base, points in seed_spread(entries):
@@ -989,7 +989,7 @@ def write_report(workdir_root, docs_dir, state_root=None):
     for base, ep, paper, m, n, h, inside in paper_against_seeds(rows):
       lines += ["", f"The paper's number against the seeds of `{base}` at the protocol's end "
                 f"(epoch {ep}; the paper's run taken as one more seed of the row, the 95% "
-                f"interval as above): paper {paper:.2f} vs the seeds' mean {m:.2f} "
+                f"Student-t interval for one more run): paper {paper:.2f} vs the seeds' mean {m:.2f} "
                 f"({paper - m:+.2f} ± {h:.2f}, n={n}), "
                 + ("inside the interval: the seed alone can give a gap this size."
                    if inside else

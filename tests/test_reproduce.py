@@ -202,12 +202,44 @@ def rows_without_xla(monkeypatch):
   monkeypatch.setattr(reproduce, "row_config", no_xla)
 
 
+def test_remaining_hours_is_recent_pace_times_epochs_left_plus_the_evaluations_ahead():
+  # Epochs 1..30: the first 10 slow (100 s), the last 20 at 10 s but for three 130 s
+  # epochs while another job had the cores; epoch 31 is in the curve but past the backup
+  # (a kill between the two writes), and the list is out of order, as a re-trained epoch
+  # leaves it.
+  seconds = lambda e: 100.0 if e <= 10 else 130.0 if e in (25, 26, 27) else 10.0
+  epochs = [{"epoch": e, "seconds": seconds(e)} for e in range(1, 31)]
+  epochs = epochs[15:] + epochs[:15] + [{"epoch": 31, "seconds": 5000.0}]
+  curve = {"epochs": epochs, "checkpoints": [{"epoch": 4, "eval_seconds": 500.0},
+                                             {"epoch": 13, "eval_seconds": 300.0}]}
+  checkpoints = [1, 4, 13, 30, 40, 121]
+  # From 30 to 121: 91 epochs at the median 10 s (the mean of the last 20 is 28 s), and
+  # evaluations at 40 and 121 (not at 30, done) at the last evaluation's 300 s.
+  assert reproduce.remaining_hours(curve, 30, 121, checkpoints) == pytest.approx(
+      (91 * 10 + 2 * 300) / 3600)
+  # A target short of a checkpoint does not pay for it; one on a checkpoint does.
+  assert reproduce.remaining_hours(curve, 30, 39, checkpoints) == pytest.approx(90 / 3600)
+  assert reproduce.remaining_hours(curve, 30, 40, checkpoints) == pytest.approx(400 / 3600)
+  # The window: at epoch 12 the last 20 epochs are 10 at 100 s and 2 at 10 s.
+  assert reproduce.remaining_hours(curve, 12, 13, checkpoints) == pytest.approx(
+      (100 + 300) / 3600)
+  # A window of 5 at epoch 28 (epochs 24-28: 10, 130, 130, 130, 10 s) takes the spike.
+  assert reproduce.remaining_hours(curve, 28, 29, checkpoints, window=5) == pytest.approx(
+      130 / 3600)
+  assert reproduce.remaining_hours(curve, 30, 30, checkpoints) == 0.0
+  assert reproduce.remaining_hours({"epochs": [], "checkpoints": []}, 0, 10, checkpoints) is None
+  # No evaluation timed yet: training alone.
+  assert reproduce.remaining_hours({"epochs": epochs}, 30, 40, checkpoints) == pytest.approx(
+      100 / 3600)
+
+
 def test_runlocal_row_end_to_end_with_resume_export_and_report(tmp_path, rows_without_xla):
   roots = dict(workdir_root=str(tmp_path / "runs"), pretrained_root=str(tmp_path / "pre"),
                docs_dir=str(tmp_path / "docs"), runlocal=True)
   logs = []
   table, row = "burda2016_appd", "iwae_l1_k5"
   reproduce.run_rows(table, [row], stop_epoch=1, log=logs.append, **roots)
+  assert any("] epoch 1 of 2: bound" in m for m in logs), logs  # progress against the protocol
   workdir = os.path.join(roots["workdir_root"], table, row)
   pretrained = os.path.join(roots["pretrained_root"], table, row)
   info = lambda: json.load(open(os.path.join(pretrained, "assets", "config.json")))

@@ -59,6 +59,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import time
 
 import keras
@@ -190,6 +191,7 @@ class RowRun:
         "batch_size": int(cfg.data.batch_size), "epochs": [], "checkpoints": []}
     self._tfiw_data = tfiw_data
     self.model = None
+    self.final_epoch = self.protocol_epochs  # where this call stops (run_rows: --stop_epoch)
 
   @property
   def protocol_epochs(self):
@@ -353,10 +355,41 @@ class _RowCallback(keras.callbacks.Callback):
         run.log(f"[{run.table}/{run.row}] export failed at epoch {e}: {err!r}")
     run.save_curve()
     if e % 10 == 0 or e in run.cfg.paper.checkpoints:
-      run.log(f"[{run.table}/{run.row}] epoch {e}: bound {point.get('bound', float('nan')):.2f}, "
-              f"{point['steps_per_second']:.0f} steps/s")
+      hours = remaining_hours(run.curve, e, run.final_epoch, run.cfg.paper.checkpoints)
+      run.log(f"[{run.table}/{run.row}] epoch {e} of {run.protocol_epochs}: bound "
+              f"{point.get('bound', float('nan')):.2f}, {point['steps_per_second']:.0f} "
+              f"steps/s{_time_left(hours, run.final_epoch)}")
     if self.deadline is not None and time.time() > self.deadline:
       self.model.stop_training = True
+
+
+def remaining_hours(curve, epoch, target, checkpoints, window=20):
+  """Hours from ``epoch`` to ``target``: the epochs left at the median time of the last
+  ``window`` epochs trained, plus, for each checkpoint still ahead, the last evaluation's
+  time (a K=5000 evaluation takes minutes, as long as dozens of epochs). The median, because
+  a low-priority run's epochs stretch 15-fold while other work has the cores, for minutes
+  (seen: 8 s epochs took 55-132 s during a test suite); a mean would take that passing
+  spike as the pace. None before an epoch has been timed; 0 at the target."""
+  recent = [p["seconds"] for p in sorted(curve["epochs"], key=lambda p: p["epoch"])
+            if p["epoch"] <= epoch][-window:]
+  if not recent:
+    return None
+  if epoch >= target:
+    return 0.0
+  evals = [c["eval_seconds"] for c in curve.get("checkpoints", []) if "eval_seconds" in c]
+  ahead = sum(1 for c in checkpoints if epoch < c <= target)
+  seconds = (target - epoch) * statistics.median(recent) + ahead * (evals[-1] if evals else 0.0)
+  return seconds / 3600
+
+
+def _time_left(hours, epoch):
+  """'; about 2.3 h of ... to epoch N' (minutes under an hour); '' when nothing is left or
+  no epoch is timed yet."""
+  if not hours:
+    return ""
+  left = f"{hours:.1f} h" if hours >= 1 else f"{max(1, round(hours * 60))} min"
+  # The row's own time: rows trained round-robin in one call share the wall clock.
+  return f"; about {left} of this row's training and evaluation to epoch {epoch}"
 
 
 class _StateCallback(keras.callbacks.Callback):
@@ -482,6 +515,8 @@ def run_rows(table, rows=None, workdir_root="runs/reproduce", data_dir=None,
   def target(run, epoch):
     return min(epoch, run.protocol_epochs, stop_epoch or run.protocol_epochs)
 
+  for run in runs.values():
+    run.final_epoch = target(run, run.protocol_epochs)
   if order == "sequential":
     plan = [(row, target(run, run.protocol_epochs)) for row, run in runs.items()]
   else:

@@ -147,9 +147,10 @@ def test_variant_against_seeds_is_the_difference_from_the_seed_mean_with_its_t_i
   entries = [_seed_entry("vae", {1: 100.0, 4: 90.0}),
              _seed_entry("vae_seed1", {1: 101.0, 4: 91.0}, "vae", "seed=1"),
              _seed_entry("vae_seed2", {1: 102.0}, "vae", "seed=2"),
-             _seed_entry("vae_adam", {1: 105.0, 4: 90.0, 13: 80.0}, "vae", "optim.adam=yburda_iwae"),
+             _seed_entry("vae_adam", {1: 105.0, 4: 90.0, 13: 80.0}, "vae",
+                         "optim.adam=yburda_iwae"),
              _seed_entry("vae_smoke", {1: 0.0}, "vae", "optim.adam=yburda_iwae",
-                   status=reproduce.SMOKE_STATUS),
+                         status=reproduce.SMOKE_STATUS),
              _seed_entry("iwae_adam", {1: 0.0}, "iwae", "optim.adam=yburda_iwae")]
   # Epoch 1: three seeds 100, 101, 102 (mean 101, sd 1), t(0.975, 2) = 4.303; epoch 4: two
   # seeds 90, 91 (mean 90.5, sd 1/sqrt 2), t(0.975, 1) = 12.706; epoch 13: no seed reached it.
@@ -164,8 +165,10 @@ def test_paper_against_seeds_takes_the_paper_as_one_more_seed_at_the_protocols_e
              _seed_entry("vae_seed2", {4: 92.0, 40: 87.0}, "vae", "seed=2", paper=87.0),
              _seed_entry("vae_adam", {40: 80.0}, "vae", "optim.adam=yburda_iwae", paper=87.0),
              # seeds that have not finished their protocol, and a row without a paper number
-             _seed_entry("iwae", {4: 90.0}, paper=85.0), _seed_entry("iwae_seed1", {4: 91.0}, "iwae", "seed=1"),
-             _seed_entry("ciwae", {40: 90.0}), _seed_entry("ciwae_seed1", {40: 91.0}, "ciwae", "seed=1")]
+             _seed_entry("iwae", {4: 90.0}, paper=85.0),
+             _seed_entry("iwae_seed1", {4: 91.0}, "iwae", "seed=1"),
+             _seed_entry("ciwae", {40: 90.0}),
+             _seed_entry("ciwae_seed1", {40: 91.0}, "ciwae", "seed=1")]
   # Epoch 40: seeds 86, 86.5, 87 (mean 86.5, sd 0.5), t(0.975, 2) = 4.303, half-width
   # 2.48: the paper's 87 is inside; epoch 4 is not the protocol's end, and the Adam
   # variant is no seed.

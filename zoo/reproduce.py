@@ -162,7 +162,7 @@ class RowRun:
   """One row's model, data and curve in this process; ``train_until`` advances it."""
 
   def __init__(self, cfg, workdir, data_dir=None, pretrained_root=None, log=print,
-               data_cache=None, state_dir=None, state_minutes=10.0):
+               data_cache=None, state_dir=None, state_minutes=10.0, stop_epoch=0):
     from zoo import trainer
     from tfiw import data as tfiw_data
     # "auto" precisions resolved before config.json is written or compared (trainer's)
@@ -191,7 +191,8 @@ class RowRun:
         "batch_size": int(cfg.data.batch_size), "epochs": [], "checkpoints": []}
     self._tfiw_data = tfiw_data
     self.model = None
-    self.final_epoch = self.protocol_epochs  # where this call stops (run_rows: --stop_epoch)
+    # Where this process stops training the row: the protocol's end or --stop_epoch.
+    self.final_epoch = min(self.protocol_epochs, stop_epoch or self.protocol_epochs)
 
   @property
   def protocol_epochs(self):
@@ -510,19 +511,14 @@ def run_rows(table, rows=None, workdir_root="runs/reproduce", data_dir=None,
     runs[row] = RowRun(cfg, row_workdir(workdir_root, table, row), data_dir, pretrained_root,
                        log, cache,
                        state_dir=row_workdir(state_root, table, row) if state_root else None,
-                       state_minutes=state_minutes)
+                       state_minutes=state_minutes, stop_epoch=stop_epoch)
 
-  def target(run, epoch):
-    return min(epoch, run.protocol_epochs, stop_epoch or run.protocol_epochs)
-
-  for run in runs.values():
-    run.final_epoch = target(run, run.protocol_epochs)
   if order == "sequential":
-    plan = [(row, target(run, run.protocol_epochs)) for row, run in runs.items()]
+    plan = [(row, run.final_epoch) for row, run in runs.items()]
   else:
     marks = sorted({e for run in runs.values() for e in [*run.cfg.paper.checkpoints,
                                                          run.protocol_epochs]})
-    plan = [(row, target(run, m)) for m in marks for row, run in runs.items()]
+    plan = [(row, min(m, run.final_epoch)) for m in marks for row, run in runs.items()]
   # Per-image values make comparisons between rows paired (a variant with its base, one
   # method with another at an equal epoch): a last checkpoint without them is rescored,
   # once, before training moves the backup past it.
@@ -1029,7 +1025,8 @@ def write_report(workdir_root, docs_dir, state_root=None):
     for base, ep, paper, m, n, h, inside in paper_against_seeds(rows):
       lines += ["", f"The paper's number against the seeds of `{base}` at the protocol's end "
                 f"(epoch {ep}; the paper's run taken as one more seed of the row, the 95% "
-                f"Student-t interval for one more run): paper {paper:.2f} vs the seeds' mean {m:.2f} "
+                f"Student-t interval for one more run): paper {paper:.2f} vs the seeds' "
+                f"mean {m:.2f} "
                 f"({paper - m:+.2f} ± {h:.2f}, n={n}), "
                 + ("inside the interval: the seed alone can give a gap this size."
                    if inside else

@@ -18,6 +18,14 @@ cd "$(dirname "$0")/.."
 REPO=$(pwd)
 LONGRUNS=${LONGRUNS:-$(cd .. && pwd)/longruns}
 mkdir -p "$LONGRUNS/runs" "$LONGRUNS/logs"
+# The default chains once only: started twice they would queue every row twice (each
+# row's workdir lock refuses a second trainer, but the chains would move on to rows the
+# first ones have not reached: three or four processes on two cores).
+if [ $# -lt 2 ] && running=$(pgrep -f -- "--workdir_root=$LONGRUNS/runs"); then
+  echo "runs are going in $LONGRUNS (pids $(echo $running)): stop them first with" \
+       "pkill -f zoo.reproduce" >&2
+  exit 1
+fi
 # The project's virtual environment when one is active or sits in .venv, else python on PATH.
 PYTHON=${PYTHON:-$( [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ] && echo "$REPO/.venv/bin/python" || command -v python)}
 SNAP="$LONGRUNS/code/$(date +%Y%m%d-%H%M%S)"
@@ -48,15 +56,17 @@ fi
 # (yburda/iwae's Adam on vae_l1_k1 and iwae_l1_k5; all the released code's known choices
 # at once on both; two more seeds of vae_l1_k1 and one of iwae_l1_k5, the yardsticks: on
 # the VAE row the Adam alone did not exceed the seed spread, so the IWAE row's seed comes
-# before its Adam-only row), then the K=50 and 2-layer rows to their next checkpoint.
+# before its Adam-only row); then iwae_l2_k5 to the full protocol (the first 2-layer row
+# there, about 15 h) and the K=50 rows to their next checkpoint.
 start small_k "--table=burda2016_table1 --rows=vae_l1_k1 --stop_epoch=3280;
   --table=burda2016_table1 --rows=vae_l1_k1_yburda_adam --stop_epoch=3280;
   --table=burda2016_table1 --rows=vae_l1_k1_seed1 --stop_epoch=3280;
   --table=burda2016_table1 --rows=vae_l1_k1_seed2 --stop_epoch=3280;
-  --table=burda2016_table1 --rows=vae_l1_k5 --stop_epoch=3280"
+  --table=burda2016_table1 --rows=vae_l1_k5 --stop_epoch=3280;
+  --table=burda2016_table1 --rows=iwae_l2_k5 --stop_epoch=3280"
 start k5 "--table=burda2016_table1 --rows=iwae_l1_k5 --stop_epoch=3280;
   --table=burda2016_table1 --rows=vae_l1_k1_released_code --stop_epoch=3280;
   --table=burda2016_table1 --rows=iwae_l1_k5_released_code --stop_epoch=3280;
   --table=burda2016_table1 --rows=iwae_l1_k5_seed1 --stop_epoch=3280;
   --table=burda2016_table1 --rows=iwae_l1_k5_yburda_adam --stop_epoch=3280;
-  --table=burda2016_table1 --rows=iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50 --stop_epoch=364"
+  --table=burda2016_table1 --rows=vae_l1_k50,iwae_l1_k50,iwae_l2_k50 --stop_epoch=364"

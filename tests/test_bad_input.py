@@ -19,7 +19,7 @@ import tfiw
 from configs import iwae as iwae_config
 from tfiw import data, evaluation, validation
 from tfiw.testing import tiny_binary_data
-from zoo import evaluate, trainer
+from zoo import evaluate, trainer, workdir as wd
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 D = 12
@@ -108,6 +108,17 @@ def test_cli_refuses_nan_data_before_touching_the_workdir(tmp_path):
   assert rc == 1, err[-2000:]
   assert "binarized_mnist test contains NaN" in err and "row 7, column 100" in err
   assert "Traceback" not in err and not workdir.exists()
+
+
+def test_cli_refuses_a_workdir_another_process_trains_in_before_writing(tmp_path):
+  """Two trainers in one workdir would interleave their backups (e.g. the same command
+  started twice): the second is refused, naming the first, before it writes anything."""
+  workdir = str(tmp_path / "run")
+  with wd.exclusive(workdir):  # this test process stands in for a running zoo.train
+    rc, out, err = _wait(_cli(["--config=configs/iwae.py:runlocal", f"--workdir={workdir}"]))
+  assert rc == 1, err[-2000:]
+  assert f"{workdir} is in use by another process (pid {os.getpid()}," in err, err[-2000:]
+  assert "Traceback" not in err and os.listdir(workdir) == [wd.LOCK_FILE]
 
 
 # The estimator's losses turn NaN from the model's 8th draw on: epoch 1 (steps 1-5, draw 6

@@ -248,6 +248,17 @@ def test_runlocal_row_end_to_end_with_resume_export_and_report(tmp_path, rows_wi
   info = lambda: json.load(open(os.path.join(pretrained, "assets", "config.json")))
   assert reproduce.backup_epoch(workdir) == 1 and info()["checkpoint"]["epoch"] == 1
 
+  # A row that another process trains is refused before anything is written to it, and
+  # the refused call frees the rows it had opened (the exception keeps its frame alive).
+  other = os.path.join(roots["workdir_root"], table, "iwae_l1_k50")
+  with wd.exclusive(other):
+    with pytest.raises(wd.WorkdirBusy) as busy:
+      reproduce.run_rows(table, [row, "iwae_l1_k50"], log=logs.append, **roots)
+  assert f"{other} is in use by another process (pid {os.getpid()}," in str(busy.value)
+  assert os.listdir(other) == [wd.LOCK_FILE]
+  with wd.exclusive(workdir):
+    pass
+
   # Second call: resumes at epoch 1 (not 0), evaluates and re-exports at checkpoint 2.
   logs.clear()
   reproduce.run_rows(table, [row], log=logs.append, **roots)
@@ -395,6 +406,7 @@ def test_resume_script_runs_every_command_of_every_chain(tmp_path):
   chain must run all its commands in order (a chain written over two lines once lost its
   second command to `read`, silently)."""
   import subprocess
+  import sys
   import time
   fake = tmp_path / "python"
   fake.write_text("#!/bin/sh\necho \"$@\"\n")
@@ -405,9 +417,10 @@ def test_resume_script_runs_every_command_of_every_chain(tmp_path):
   subprocess.run(["bash", os.path.join(REPO, "reproduction", "resume.sh")], env=env,
                  check=True, capture_output=True)
   expected = {"small_k": ["vae_l1_k1", "vae_l1_k1_yburda_adam", "vae_l1_k1_seed1",
-                          "vae_l1_k1_seed2", "vae_l1_k5"],
+                          "vae_l1_k1_seed2", "vae_l1_k5", "iwae_l2_k5"],
               "k5": ["iwae_l1_k5", "vae_l1_k1_released_code", "iwae_l1_k5_released_code",
-                     "iwae_l1_k5_seed1", "iwae_l1_k5_yburda_adam", "iwae_l2_k5,vae_l1_k50,iwae_l1_k50,iwae_l2_k50"]}
+                     "iwae_l1_k5_seed1", "iwae_l1_k5_yburda_adam",
+                     "vae_l1_k50,iwae_l1_k50,iwae_l2_k50"]}
   logs = {}
   for _ in range(100):  # the chains run in the background
     logs = {name: (longruns / "logs" / f"{name}.log").read_text().splitlines()
@@ -420,6 +433,18 @@ def test_resume_script_runs_every_command_of_every_chain(tmp_path):
         (name, logs[name])
     assert len(logs[name]) == len(rows), (name, logs[name])
     assert all("-m zoo.reproduce" in line and "--state_root=" in line for line in logs[name])
+
+  # Started again while a run of these chains is going, it refuses and starts nothing.
+  going = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)",
+                            f"--workdir_root={longruns}/runs"])
+  try:
+    again = subprocess.run(["bash", os.path.join(REPO, "reproduction", "resume.sh")], env=env,
+                           capture_output=True, text=True)
+  finally:
+    going.kill()
+    going.wait()
+  assert again.returncode == 1 and f"pids {going.pid}" in again.stderr, again.stderr
+  assert "started" not in again.stdout and len(os.listdir(longruns / "code")) == 1
 
 
 def test_report_names_one_data_file_once_however_its_path_was_spelled():

@@ -7,6 +7,9 @@ existing run) fails here.
 import ast
 import json
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -53,6 +56,7 @@ def test_layout_is_the_one_on_disk(tmp_path):
   assert wd.grad_variance_path(d) == j("grad_variance.json")
   assert wd.curve_path(d) == j("curve.json") and wd.ais_path(d) == j("ais.json")
   assert wd.row_dir(d, "burda2016_table1", "iwae_l1_k5") == j("burda2016_table1", "iwae_l1_k5")
+  assert wd.lock_path(d) == j(".lock") and wd.lock_path(d, 1) == j(".lock.worker1")
 
 
 def test_readers_on_a_hand_written_run(tmp_path):
@@ -108,6 +112,36 @@ def test_load_run_reads_a_saved_model(tmp_path):
   assert isinstance(wd.load_model(d), keras.Model)
 
 
+def test_exclusive_refuses_a_second_holder_by_name_and_a_killed_holder_leaves_no_lock(tmp_path):
+  """One process per run directory: a second holder is refused with the first one's pid;
+  the lock is the kernel's, so a SIGKILLed holder (a killed training run) frees it."""
+  d = str(tmp_path / "run")
+  with wd.exclusive(d) as path:
+    assert path == wd.lock_path(d)
+    with pytest.raises(wd.WorkdirBusy, match=rf"in use by another process \(pid {os.getpid()},"):
+      with wd.exclusive(d):
+        pass
+    with wd.exclusive(d, worker=1):  # a non-chief worker's lock is its own
+      pass
+  with wd.exclusive(d):  # released on leaving the block
+    pass
+
+  holder = subprocess.Popen(
+      [sys.executable, "-c", "import sys, time; from zoo import workdir as wd\n"
+       f"with wd.exclusive({d!r}):\n  print('held', flush=True); time.sleep(120)"],
+      cwd=REPO, stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(wd.WorkdirBusy, match=f"pid {holder.pid},"):
+      with wd.exclusive(d):
+        pass
+  finally:
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=60)
+  with wd.exclusive(d):
+    pass
+
+
 # The tools that read or write run directories; none may join the layout's names itself.
 TOOLS = ["zoo/trainer.py", "zoo/train.py", "zoo/evaluate.py", "zoo/diagnose.py",
          "zoo/diagnose_sbn.py", "zoo/reproduce.py", "export/savedmodel.py",
@@ -115,7 +149,7 @@ TOOLS = ["zoo/trainer.py", "zoo/train.py", "zoo/evaluate.py", "zoo/diagnose.py",
 LAYOUT_NAMES = {wd.CONFIG_FILE, wd.HISTORY_FILE, wd.MODEL_FILE, wd.RESULTS_FILE,
                 wd.EVALUATION_FILE, wd.BACKUP_DIR, wd.TENSORBOARD_DIR, wd.EVAL_TENSORBOARD_DIR,
                 wd.DIAGNOSTICS_DIR, wd.GRAD_VARIANCE_FILE, wd.CURVE_FILE, wd.AIS_FILE,
-                wd.BACKUP_METADATA_FILE, wd.BACKUP_WEIGHTS_FILE, "samples.png",
+                wd.BACKUP_METADATA_FILE, wd.BACKUP_WEIGHTS_FILE, wd.LOCK_FILE, "samples.png",
                 "reconstructions.png"}
 
 

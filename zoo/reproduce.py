@@ -51,6 +51,7 @@ continues as if it had never stopped. A row whose last checkpoint kept no per-im
 (scored before 2026-12-07) is rescored once from its backup when that holds the
 checkpoint's weights (``RowRun.rescore_last_checkpoint``).
 """
+import contextlib
 import datetime
 import importlib
 import json
@@ -60,6 +61,7 @@ import platform
 import re
 import shutil
 import statistics
+import sys
 import time
 
 import keras
@@ -164,7 +166,6 @@ class RowRun:
   def __init__(self, cfg, workdir, data_dir=None, pretrained_root=None, log=print,
                data_cache=None, state_dir=None, state_minutes=10.0, stop_epoch=0):
     from zoo import trainer
-    from tfiw import data as tfiw_data
     # "auto" precisions resolved before config.json is written or compared (trainer's)
     cfg = trainer.resolve_precisions(cfg)
     self.cfg, self.workdir, self.log = cfg, workdir, log
@@ -172,7 +173,20 @@ class RowRun:
     self.pretrained = (os.path.join(pretrained_root, self.table, self.row)
                        if pretrained_root else None)
     self.state_dir, self.state_seconds = state_dir, state_minutes * 60.0
-    os.makedirs(workdir, exist_ok=True)
+    # Held until close(): a second process on the row (e.g. resume.sh started twice) is
+    # refused before it writes, instead of interleaving its backups with this one's.
+    self._lock = contextlib.ExitStack()
+    self._lock.enter_context(wd.exclusive(workdir))
+    try:
+      self._open(cfg, workdir, data_dir, log, data_cache, stop_epoch)
+    except BaseException:
+      self.close()
+      raise
+
+  def _open(self, cfg, workdir, data_dir, log, data_cache, stop_epoch):
+    from zoo import trainer
+    from tfiw import data as tfiw_data
+    state_dir = self.state_dir
     if state_dir:
       seeded = seed_from_state(state_dir, workdir)
       if seeded:
@@ -193,6 +207,10 @@ class RowRun:
     self.model = None
     # Where this process stops training the row: the protocol's end or --stop_epoch.
     self.final_epoch = min(self.protocol_epochs, stop_epoch or self.protocol_epochs)
+
+  def close(self):
+    """Release the row's workdir to other processes."""
+    self._lock.close()
 
   @property
   def protocol_epochs(self):
@@ -503,39 +521,43 @@ def run_rows(table, rows=None, workdir_root="runs/reproduce", data_dir=None,
     raise ValueError(f"unknown rows {unknown} of {table}; valid: {list(module.ROWS)}")
   deadline = time.time() + max_hours * 3600 if max_hours else None
   cache, runs = {}, {}
-  for row in rows:
-    cfg = row_config(table, row, runlocal)
-    if cfg.paper.same_as:
-      log(f"[{table}/{row}] trained as {cfg.paper.same_as} (same objective): not run")
-      continue
-    runs[row] = RowRun(cfg, row_workdir(workdir_root, table, row), data_dir, pretrained_root,
-                       log, cache,
-                       state_dir=row_workdir(state_root, table, row) if state_root else None,
-                       state_minutes=state_minutes, stop_epoch=stop_epoch)
+  try:
+    for row in rows:
+      cfg = row_config(table, row, runlocal)
+      if cfg.paper.same_as:
+        log(f"[{table}/{row}] trained as {cfg.paper.same_as} (same objective): not run")
+        continue
+      runs[row] = RowRun(cfg, row_workdir(workdir_root, table, row), data_dir,
+                         pretrained_root, log, cache,
+                         state_dir=row_workdir(state_root, table, row) if state_root else None,
+                         state_minutes=state_minutes, stop_epoch=stop_epoch)
 
-  if order == "sequential":
-    plan = [(row, run.final_epoch) for row, run in runs.items()]
-  else:
-    marks = sorted({e for run in runs.values() for e in [*run.cfg.paper.checkpoints,
-                                                         run.protocol_epochs]})
-    plan = [(row, min(m, run.final_epoch)) for m in marks for row, run in runs.items()]
-  # Per-image values make comparisons between rows paired (a variant with its base, one
-  # method with another at an equal epoch): a last checkpoint without them is rescored,
-  # once, before training moves the backup past it.
-  for run in runs.values():
-    run.rescore_last_checkpoint()
-  for row, epoch in plan:
-    run = runs[row]
-    if run.epochs_done() >= epoch:
-      continue
-    reached = run.train_until(epoch, deadline)
+    if order == "sequential":
+      plan = [(row, run.final_epoch) for row, run in runs.items()]
+    else:
+      marks = sorted({e for run in runs.values() for e in [*run.cfg.paper.checkpoints,
+                                                           run.protocol_epochs]})
+      plan = [(row, min(m, run.final_epoch)) for m in marks for row, run in runs.items()]
+    # Per-image values make comparisons between rows paired (a variant with its base, one
+    # method with another at an equal epoch): a last checkpoint without them is rescored,
+    # once, before training moves the backup past it.
+    for run in runs.values():
+      run.rescore_last_checkpoint()
+    for row, epoch in plan:
+      run = runs[row]
+      if run.epochs_done() >= epoch:
+        continue
+      reached = run.train_until(epoch, deadline)
+      if docs_dir:
+        _try_report(workdir_root, docs_dir, log, state_root)
+      if not reached:
+        log(f"time limit of {max_hours} h reached: stopping (rows resume on the next call)")
+        break
     if docs_dir:
       _try_report(workdir_root, docs_dir, log, state_root)
-    if not reached:
-      log(f"time limit of {max_hours} h reached: stopping (rows resume on the next call)")
-      break
-  if docs_dir:
-    _try_report(workdir_root, docs_dir, log, state_root)
+  finally:  # the rows' workdirs, to the next process
+    for run in runs.values():
+      run.close()
   return runs
 
 
@@ -1113,10 +1135,13 @@ def main(argv):
   pretrained_root, docs_dir = output_roots(
       f.runlocal, f.workdir_root, f.pretrained_root if f["pretrained_root"].present else None,
       f.docs_dir if f["docs_dir"].present else None)
-  run_rows(f.table, f.rows, f.workdir_root, f.data_dir, pretrained_root, docs_dir,
-           f.max_hours, f.stop_epoch, f.order, f.runlocal,
-           log=lambda msg: print(f"{datetime.datetime.now():%H:%M:%S} {msg}", flush=True),
-           state_root=f.state_root or None, state_minutes=f.state_minutes)
+  try:
+    run_rows(f.table, f.rows, f.workdir_root, f.data_dir, pretrained_root, docs_dir,
+             f.max_hours, f.stop_epoch, f.order, f.runlocal,
+             log=lambda msg: print(f"{datetime.datetime.now():%H:%M:%S} {msg}", flush=True),
+             state_root=f.state_root or None, state_minutes=f.state_minutes)
+  except wd.WorkdirBusy as e:  # the row is training in another process: nothing written
+    sys.exit(f"zoo.reproduce: error: {e}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 
 Running the same command again resumes an interrupted run ("resuming from epoch N"); a
 finished run says so, and a larger --config.train.epochs continues it. A bad config, bad
-data or a loss that turns NaN/inf ends with a one-paragraph message and exit status 1.
+data, a workdir another process trains in, or a loss that turns NaN/inf ends with a
+one-paragraph message and exit status 1.
 """
 import sys
 
@@ -13,7 +14,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from tfiw import data as tfiw_data, validation
-from zoo import cli, trainer
+from zoo import cli, trainer, workdir as wd
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, configs/X.py[:arg1,arg2=v] (configs/X.py:runlocal: a "
@@ -26,7 +27,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 # What ends a run with a message instead of a traceback.
 EXPECTED_ERRORS = (trainer.ConfigError, validation.DataError, tfiw_data.DatasetNotAvailable,
-                   trainer.NonFiniteError)
+                   trainer.NonFiniteError, wd.WorkdirBusy)
 
 
 def main(argv):

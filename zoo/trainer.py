@@ -553,7 +553,8 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
 
   Returns the results dict that is also written to ``workdir/results.json``. Raises
   ``ConfigError`` (before touching the workdir), ``validation.DataError``, or
-  ``NonFiniteError`` (a non-finite loss or evaluation; the last finite backup is kept).
+  ``NonFiniteError`` (a non-finite loss or evaluation; the last finite backup is kept),
+  or ``zoo.workdir.WorkdirBusy`` (another process trains in ``workdir``; nothing written).
   """
   validate_config(cfg)
   cfg = resolve_precisions(cfg)  # a copy: the caller's (locked) config stays as is
@@ -565,10 +566,16 @@ def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=(
   chief, task_id = worker_role(strategy)
   splits = load_data(cfg)
   check_data(cfg, splits, log)
+  # The first write: one process per run (a non-chief worker holds its own lock).
+  with wd.exclusive(workdir, None if chief else task_id):
+    return _train_and_evaluate(cfg, workdir, strategy, chief, task_id, splits, log,
+                               extra_callbacks)
+
+
+def _train_and_evaluate(cfg, workdir, strategy, chief, task_id, splits, log, extra_callbacks):
   # Only the chief writes the run's outputs; a non-chief worker keeps its own backup (to
   # resume after a restart) and writes the rest to a temporary directory.
   backup_dir = wd.backup_dir(workdir, None if chief else task_id)
-  os.makedirs(workdir, exist_ok=True)
   results_path = wd.results_path(workdir)
   if chief:
     _check_config(workdir, cfg, backup_dir, log)

@@ -3,7 +3,7 @@
 Every tool that reads or writes a run directory (``zoo.train``, ``zoo.evaluate``,
 ``zoo.diagnose``, ``zoo.diagnose_sbn``, ``zoo.reproduce``, ``export.savedmodel``) goes
 through these functions; none joins file names by hand, so the layout is written down once,
-here. Importing this module is cheap (``os`` and ``json``; Keras, TensorFlow and
+here. Importing this module is cheap (the standard library; Keras, TensorFlow and
 ml_collections are imported by the functions that need them).
 
 A ``zoo.train`` run directory::
@@ -23,6 +23,8 @@ A ``zoo.train`` run directory::
   evaluation.json     zoo.evaluate's summary; samples.png and reconstructions.png beside it
   diagnostics/        zoo.diagnose's default output folder (snr.json, snr.png)
   grad_variance.json  zoo.diagnose_sbn's default output
+  .lock               held (``exclusive``) by the process training in the directory, and
+                      naming it; ``.lock.worker<i>``: non-chief worker i's
 
 A ``zoo.reproduce`` row directory (``<workdir_root>/<table>/<row>/``) has ``config.json``
 and ``backup/`` as above, ``curve.json`` (the learning curve with the checkpoint
@@ -34,8 +36,14 @@ log p, float32, for paired comparisons between rows) and ``ais.json`` where
 The SavedModel written by ``export.savedmodel`` lives wherever ``--output`` says, not in
 the run directory; its own layout (``assets/config.json``) is ``tfiw.export``'s.
 """
+import contextlib
+import datetime
+import errno
+import fcntl
 import json
 import os
+import sys
+import warnings
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
@@ -54,6 +62,7 @@ TEST_LOG_PROB_DIR = "test_log_prob"
 # Keras's BackupAndRestore names these inside the backup folder (keras.callbacks).
 BACKUP_METADATA_FILE = "training_metadata.json"
 BACKUP_WEIGHTS_FILE = "latest.weights.h5"
+LOCK_FILE = ".lock"
 
 
 # ---- paths ---------------------------------------------------------------------------------
@@ -93,6 +102,11 @@ def backup_dir(workdir, worker=None):
 def backup_weights_path(workdir, worker=None):
   """The weights of the last finished epoch, as BackupAndRestore saved them."""
   return os.path.join(backup_dir(workdir, worker), BACKUP_WEIGHTS_FILE)
+
+
+def lock_path(workdir, worker=None):
+  """The lock file of the process that works in ``workdir`` (non-chief worker ``i``: its own)."""
+  return os.path.join(workdir, LOCK_FILE if worker is None else f"{LOCK_FILE}.worker{worker}")
 
 
 def tensorboard_dir(workdir):
@@ -218,3 +232,41 @@ def load_run(workdir):
   """(config as a ConfigDict, trained model) of the run in ``workdir``."""
   _need_model(workdir)
   return load_config(workdir), load_model(workdir)
+
+
+# ---- one process at a time -----------------------------------------------------------------
+class WorkdirBusy(RuntimeError):
+  """Another process holds the directory's lock: it is training there."""
+
+
+@contextlib.contextmanager
+def exclusive(workdir, worker=None):
+  """Hold ``workdir``'s lock for the block, or raise ``WorkdirBusy`` naming the process that
+  holds it. Two processes training one run would overwrite each other's backups, and a
+  resumed run would continue from whichever wrote last.
+
+  The lock is an ``flock`` on ``lock_path``, which the kernel releases when its holder
+  exits, however it exits (a SIGKILLed run leaves no stale lock behind); the file itself
+  stays, holding the last holder's pid and command for the message. Where the file system
+  cannot lock (some network mounts) it warns and goes on unlocked.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  path = lock_path(workdir, worker)
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+      if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+        warnings.warn(f"cannot lock {path} ({e}); make sure no other process works in "
+                      f"{workdir}")
+      else:
+        holder = os.read(fd, 4096).decode(errors="replace").strip() or "an unknown process"
+        raise WorkdirBusy(f"{workdir} is in use by another process ({holder}); wait for "
+                          "it to end, or stop it, then run this again") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, (f"pid {os.getpid()}, `{' '.join(sys.argv)}`, since "
+                  f"{datetime.datetime.now().isoformat(timespec='seconds')}").encode())
+    yield path
+  finally:
+    os.close(fd)  # (releases the flock)

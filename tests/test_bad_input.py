@@ -119,6 +119,10 @@ def test_cli_refuses_a_workdir_another_process_trains_in_before_writing(tmp_path
   assert rc == 1, err[-2000:]
   assert f"{workdir} is in use by another process (pid {os.getpid()}," in err, err[-2000:]
   assert "Traceback" not in err and os.listdir(workdir) == [wd.LOCK_FILE]
+  # zoo.evaluate on a run that is still training says so (not "train first").
+  with wd.exclusive(workdir):
+    with pytest.raises(wd.WorkdirBusy, match=f"in use by another process \\(pid {os.getpid()},"):
+      evaluate.evaluate_run(workdir)
 
 
 # The estimator's losses turn NaN from the model's 8th draw on: epoch 1 (steps 1-5, draw 6

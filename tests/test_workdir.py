@@ -124,7 +124,11 @@ def test_exclusive_refuses_a_second_holder_by_name_and_a_killed_holder_leaves_no
     with wd.exclusive(d, worker=1):  # a non-chief worker's lock is its own
       pass
   with wd.exclusive(d):  # released on leaving the block
-    pass
+    with pytest.raises(wd.WorkdirBusy, match=f"pid {os.getpid()},"):
+      wd.check_idle(d)  # (zoo.evaluate's check: it takes no lock)
+  wd.check_idle(d)
+  wd.check_idle(str(tmp_path / "missing"))
+  assert not os.path.exists(tmp_path / "missing")
 
   holder = subprocess.Popen(
       [sys.executable, "-c", "import sys, time; from zoo import workdir as wd\n"

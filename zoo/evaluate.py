@@ -45,6 +45,7 @@ flags.mark_flags_as_required(["workdir"])
 def evaluate_run(workdir, num_samples=None, max_examples=0, seed=None, data_dir=None,
                  jit_compile=None, estimator="iwae", ais_chains=16, ais_steps=1000,
                  ais_leapfrog=10, precision=None):
+  wd.check_idle(workdir)  # a run still training has no final model.keras to evaluate
   cfg, model = wd.load_run(workdir)
   test = trainer.load_data(cfg, data_dir).test  # data_dir None: the one the run recorded
   subset = evaluation.subset_indices(test.shape[0], max_examples)
@@ -139,7 +140,7 @@ def main(argv):
     evaluate_run(_WORKDIR.value, _NUM_SAMPLES.value, _MAX_EXAMPLES.value, _SEED.value,
                  _DATA_DIR.value, _JIT.value, _ESTIMATOR.value, _AIS_CHAINS.value,
                  _AIS_STEPS.value, _AIS_LEAPFROG.value, _PRECISION.value)
-  except (FileNotFoundError, ValueError) as e:  # no run there, missing or bad data
+  except (FileNotFoundError, ValueError, wd.WorkdirBusy) as e:  # no run, bad data, training
     sys.exit(f"zoo.evaluate: error: {e}")
 
 

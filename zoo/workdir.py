@@ -24,7 +24,8 @@ A ``zoo.train`` run directory::
   diagnostics/        zoo.diagnose's default output folder (snr.json, snr.png)
   grad_variance.json  zoo.diagnose_sbn's default output
   .lock               held (``exclusive``) by the process training in the directory, and
-                      naming it; ``.lock.worker<i>``: non-chief worker i's
+                      naming it (zoo.evaluate refuses while it is held: ``check_idle``);
+                      ``.lock.worker<i>``: non-chief worker i's
 
 A ``zoo.reproduce`` row directory (``<workdir_root>/<table>/<row>/``) has ``config.json``
 and ``backup/`` as above, ``curve.json`` (the learning curve with the checkpoint
@@ -261,12 +262,32 @@ def exclusive(workdir, worker=None):
         warnings.warn(f"cannot lock {path} ({e}); make sure no other process works in "
                       f"{workdir}")
       else:
-        holder = os.read(fd, 4096).decode(errors="replace").strip() or "an unknown process"
-        raise WorkdirBusy(f"{workdir} is in use by another process ({holder}); wait for "
-                          "it to end, or stop it, then run this again") from None
+        raise _busy(workdir, fd) from None
     os.ftruncate(fd, 0)
     os.write(fd, (f"pid {os.getpid()}, `{' '.join(sys.argv)}`, since "
                   f"{datetime.datetime.now().isoformat(timespec='seconds')}").encode())
     yield path
   finally:
     os.close(fd)  # (releases the flock)
+
+
+def check_idle(workdir):
+  """Raise ``WorkdirBusy`` if a process is training in ``workdir`` (for readers such as
+  zoo.evaluate: the run has no final model yet, or is replacing it); writes nothing."""
+  try:
+    fd = os.open(lock_path(workdir), os.O_RDONLY)
+  except FileNotFoundError:  # never trained here (or not a run directory at all)
+    return
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # refused while a trainer holds it
+  except OSError as e:
+    if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+      raise _busy(workdir, fd) from None
+  finally:
+    os.close(fd)
+
+
+def _busy(workdir, fd):
+  holder = os.read(fd, 4096).decode(errors="replace").strip() or "an unknown process"
+  return WorkdirBusy(f"{workdir} is in use by another process ({holder}); wait for it to "
+                     "end, or stop it, then run this again")

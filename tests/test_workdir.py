@@ -146,6 +146,13 @@ def test_exclusive_refuses_a_second_holder_by_name_and_a_killed_holder_leaves_no
     pass
 
 
+def test_exclusive_warns_and_goes_on_where_nothing_can_lock(tmp_path, monkeypatch):
+  monkeypatch.setattr(wd, "fcntl", None)  # as on Windows
+  with pytest.warns(UserWarning, match="cannot lock .*no flock"):
+    with wd.exclusive(str(tmp_path)):
+      wd.check_idle(str(tmp_path))
+
+
 # The tools that read or write run directories; none may join the layout's names itself.
 TOOLS = ["zoo/trainer.py", "zoo/train.py", "zoo/evaluate.py", "zoo/diagnose.py",
          "zoo/diagnose_sbn.py", "zoo/reproduce.py", "export/savedmodel.py",

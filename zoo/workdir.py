@@ -40,11 +40,15 @@ the run directory; its own layout (``assets/config.json``) is ``tfiw.export``'s.
 import contextlib
 import datetime
 import errno
-import fcntl
 import json
 import os
 import sys
 import warnings
+
+try:
+  import fcntl
+except ImportError:  # not on POSIX (Windows): runs go unlocked
+  fcntl = None
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
@@ -248,14 +252,16 @@ def exclusive(workdir, worker=None):
 
   The lock is an ``flock`` on ``lock_path``, which the kernel releases when its holder
   exits, however it exits (a SIGKILLed run leaves no stale lock behind); the file itself
-  stays, holding the last holder's pid and command for the message. Where the file system
-  cannot lock (some network mounts) it warns and goes on unlocked.
+  stays, holding the last holder's pid and command for the message. Where nothing can lock
+  (some network mounts; Windows has no flock) it warns and goes on unlocked.
   """
   os.makedirs(workdir, exist_ok=True)
   path = lock_path(workdir, worker)
   fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
   try:
     try:
+      if fcntl is None:
+        raise OSError(errno.ENOSYS, "no flock on this system")
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
       if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
@@ -274,6 +280,8 @@ def exclusive(workdir, worker=None):
 def check_idle(workdir):
   """Raise ``WorkdirBusy`` if a process is training in ``workdir`` (for readers such as
   zoo.evaluate: the run has no final model yet, or is replacing it); writes nothing."""
+  if fcntl is None:
+    return
   try:
     fd = os.open(lock_path(workdir), os.O_RDONLY)
   except FileNotFoundError:  # never trained here (or not a run directory at all)

@@ -49,17 +49,18 @@ def load_rows(path, key=None):
   return data.reshape(data.shape[0], -1) if data.ndim > 2 else data
 
 
-def score(model, x, num_samples=None, batch=1000):
-  """log p(x) per row (nats) from the log_prob (or log_prob_k) signature, in batches."""
-  out = []
-  for start in range(0, max(len(x), 1), batch):
-    xb = tf.constant(x[start:start + batch])
-    if num_samples is None:
-      out.append(model.signatures["log_prob"](x=xb)["log_prob"].numpy())
-    else:
-      out.append(model.signatures["log_prob_k"](
-          x=xb, num_samples=tf.constant(num_samples, tf.int32))["log_prob"].numpy())
-  return np.concatenate(out) if out else np.zeros([0], np.float32)
+def score(model, x, num_samples=None):
+  """log p(x) per row (nats) from the log_prob (or log_prob_k) signature.
+
+  One call for all rows: the model splits them into blocks itself (bounded memory), seeding
+  block b with [seed, b], so each row gets the number the in-process evaluator gives it.
+  Calls of a slice each would restart the blocks at 0 and reuse the first rows' draws.
+  """
+  xt = tf.constant(x)
+  if num_samples is None:
+    return model.signatures["log_prob"](x=xt)["log_prob"].numpy()
+  return model.signatures["log_prob_k"](
+      x=xt, num_samples=tf.constant(num_samples, tf.int32))["log_prob"].numpy()
 
 
 def write_grid_png(path, images, shape, columns=8):
@@ -103,13 +104,14 @@ def main(argv):
   info = json.load(open(info_path)) if os.path.exists(info_path) else {}
   if args.data:
     x = load_rows(args.data, args.key)
+    k = args.num_samples or info.get("log_prob", {}).get("num_samples", "exported")
+    print(f"scoring {len(x)} rows with K={k} ...", file=sys.stderr, flush=True)
     try:
       lp = score(model, x, args.num_samples)
     except tf.errors.InvalidArgumentError as e:
       # The model names the problem (shape, NaN, non-binary values, K < 1).
       msg = [ln for ln in str(e).splitlines() if "assertion failed" in ln]
       raise SystemExit(f"input rejected by the model: {msg[0] if msg else e}")
-    k = args.num_samples or info.get("log_prob", {}).get("num_samples", "exported")
     print(json.dumps({"num_examples": int(len(lp)), "num_samples": k,
                       "mean_log_prob": float(np.mean(lp)) if len(lp) else None,
                       "stderr": float(np.std(lp) / np.sqrt(len(lp))) if len(lp) else None}))

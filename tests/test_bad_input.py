@@ -294,31 +294,37 @@ def test_failed_start_then_corrected_run_then_resume_rules(tmp_path):
     trainer.train_and_evaluate(cfg, workdir, data_dir=data_dir)
 
 
-_KILL_AFTER_EPOCH_1 = """
-    import os, signal, keras
-    save = keras.callbacks.BackupAndRestore.on_epoch_end
-    def on_epoch_end(self, epoch, logs=None):
-      save(self, epoch, logs)
-      if epoch == 1:  # epochs 0 and 1 are backed up
+# SIGKILL in the middle of the backup's save after the second epoch, between its two
+# renames: backup/ is gone, backup.old holds the first epoch's state, backup.new the
+# second's. (Keras's own save wrote in place: a kill there left a truncated weights file.)
+_KILL_IN_THE_SECOND_BACKUP_SWAP = """
+    import json, os, signal
+    rename = os.rename
+    def rename_or_die(src, dst):
+      src = str(src)
+      if src.endswith(os.sep + "backup.new") and json.load(
+          open(os.path.join(src, "training_metadata.json")))["epoch"] == 2:
         os.kill(os.getpid(), signal.SIGKILL)
-    keras.callbacks.BackupAndRestore.on_epoch_end = on_epoch_end
+      rename(src, dst)
+    os.rename = rename_or_die
 """
 
 
-def test_sigkill_after_an_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
+def test_sigkill_while_saving_a_backup_then_resume_equals_an_uninterrupted_run(tmp_path):
   # A learning rate that moves the weights, 3 epochs, eval on 100 examples.
   args = ["--config=configs/iwae.py:runlocal", "--config.train.epochs=3",
           "--config.optim.learning_rate=0.01", "--config.eval.max_examples=100"]
   plain, killed = str(tmp_path / "plain"), str(tmp_path / "killed")
   runs = [_cli(args + [f"--workdir={plain}"]),
-          _cli(args + [f"--workdir={killed}"], patch=_KILL_AFTER_EPOCH_1)]
+          _cli(args + [f"--workdir={killed}"], patch=_KILL_IN_THE_SECOND_BACKUP_SWAP)]
   (rc_plain, _, err_plain), (rc_killed, _, _) = [_wait(p) for p in runs]
   assert rc_plain == 0, err_plain[-3000:]
   assert rc_killed == -signal.SIGKILL
   assert not os.path.exists(os.path.join(killed, "results.json"))
+  assert not os.path.exists(os.path.join(killed, "backup"))  # killed mid-swap
   rc, out, err = _wait(_cli(args + [f"--workdir={killed}"]))
   assert rc == 0, err[-3000:]
-  assert "Resuming from epoch 2 of 3" in out
+  assert "from a save that a kill interrupted" in out and "Resuming from epoch 1 of 3" in out
   a = json.load(open(os.path.join(plain, "results.json")))
   b = json.load(open(os.path.join(killed, "results.json")))
   for key in ("test_log_likelihood", "test_log_likelihood_stderr", "final_train_bound"):

@@ -259,9 +259,14 @@ def test_runlocal_row_end_to_end_with_resume_export_and_report(tmp_path, rows_wi
   with wd.exclusive(workdir):
     pass
 
-  # Second call: resumes at epoch 1 (not 0), evaluates and re-exports at checkpoint 2.
+  # Second call: resumes at epoch 1 (not 0), evaluates and re-exports at checkpoint 2,
+  # here after a kill between the two renames of a backup's save (zoo.workdir.replace_backup).
+  backup = wd.backup_dir(workdir)
+  os.rename(backup, backup + ".old")
+  os.makedirs(backup + ".new")
   logs.clear()
   reproduce.run_rows(table, [row], log=logs.append, **roots)
+  assert any("backup recovered" in m for m in logs), logs
   assert any("epochs 1 -> 2" in m for m in logs), logs
   curve = json.load(open(os.path.join(workdir, "curve.json")))
   assert [e["epoch"] for e in curve["epochs"]] == [1, 2]

@@ -153,6 +153,54 @@ def test_exclusive_warns_and_goes_on_where_nothing_can_lock(tmp_path, monkeypatc
       wd.check_idle(str(tmp_path))
 
 
+class _Killed(Exception):
+  """Stands for a SIGKILL at one point of a backup's save."""
+
+
+def _fail_on_call(real, n):
+  calls = []
+  def wrapper(*args, **kwargs):
+    calls.append(args)
+    if len(calls) == n:
+      raise _Killed(args)
+    return real(*args, **kwargs)
+  return wrapper
+
+
+@pytest.mark.parametrize("kill_at, survivor", [
+    ("weights", 1), ("metadata", 1), ("first_rename", 1), ("second_rename", 1),
+    ("cleanup", 2), (None, 2)])
+def test_a_backup_save_killed_anywhere_leaves_one_complete_backup(tmp_path, monkeypatch,
+                                                                  kill_at, survivor):
+  """Keras wrote the weights in place, then the epoch: a kill in between left epoch 2's
+  weights under epoch 1's count, one during the write a truncated file. replace_backup +
+  recover_backup leave a matching pair: the old backup, or the new once it is in place."""
+  backup = str(tmp_path / "backup")
+  def write_weights(epoch, partial=False):
+    def save(path):
+      with open(path, "w") as f:
+        f.write(f"weights of epoch {epoch}")
+      if partial:
+        raise _Killed(path)
+    return save
+  wd.replace_backup(backup, write_weights(1), {"epoch": 1})
+  if kill_at == "metadata":
+    monkeypatch.setattr(wd, "write_json", _fail_on_call(wd.write_json, 1))
+  elif kill_at in ("first_rename", "second_rename"):
+    monkeypatch.setattr(wd.os, "rename", _fail_on_call(os.rename, 1 + (kill_at == "second_rename")))
+  elif kill_at == "cleanup":  # rmtree of a stale .new, of a stale .old, then of the old one
+    monkeypatch.setattr(wd.shutil, "rmtree", _fail_on_call(wd.shutil.rmtree, 3))
+  try:
+    wd.replace_backup(backup, write_weights(2, partial=kill_at == "weights"), {"epoch": 2})
+  except _Killed:
+    assert kill_at is not None
+  monkeypatch.undo()
+  wd.recover_backup(backup)
+  assert wd.backup_epoch(backup) == survivor
+  assert open(os.path.join(backup, wd.BACKUP_WEIGHTS_FILE)).read() == f"weights of epoch {survivor}"
+  assert sorted(os.listdir(tmp_path)) == ["backup"]  # no .new or .old left behind
+
+
 # The tools that read or write run directories; none may join the layout's names itself.
 TOOLS = ["zoo/trainer.py", "zoo/train.py", "zoo/evaluate.py", "zoo/diagnose.py",
          "zoo/diagnose_sbn.py", "zoo/reproduce.py", "export/savedmodel.py",

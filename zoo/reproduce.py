@@ -187,6 +187,8 @@ class RowRun:
     from zoo import trainer
     from tfiw import data as tfiw_data
     state_dir = self.state_dir
+    if wd.recover_backup(wd.backup_dir(workdir)):
+      log(f"[{self.table}/{self.row}] backup recovered from a save that a kill interrupted")
     if state_dir:
       seeded = seed_from_state(state_dir, workdir)
       if seeded:
@@ -332,7 +334,7 @@ class RowRun:
     train_ds = trainer.train_stream(cfg, self.splits, start_batch=start_epoch * self.steps)
     callbacks = [
         _RowCallback(self, deadline),  # first: evaluates before the epoch's backup is saved
-        keras.callbacks.BackupAndRestore(wd.backup_dir(self.workdir), delete_checkpoint=False),
+        trainer.Backup(wd.backup_dir(self.workdir)),
     ]
     if self.state_dir:  # last: mirrors the backup the callback above has just written
       callbacks.append(_StateCallback(self, epoch))

@@ -548,6 +548,21 @@ class EpochLog(keras.callbacks.Callback):
                            {k: float(np.mean(v)) for k, v in (logs or {}).items()})
 
 
+class Backup(keras.callbacks.BackupAndRestore):
+  """Keras's BackupAndRestore (saved at every epoch's end, kept after training), each save
+  swapped in whole (``zoo.workdir.replace_backup``): a kill while it saves cannot leave a
+  truncated weights file, or epoch e's weights under epoch e-1's count. Whoever holds the
+  workdir runs ``zoo.workdir.recover_backup`` before reading it."""
+
+  def __init__(self, backup_dir):
+    super().__init__(backup_dir, delete_checkpoint=False)
+
+  def _save_model(self):
+    wd.replace_backup(self.backup_dir,
+                      lambda path: self.model.save_weights(path, overwrite=True),
+                      {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+
+
 def train_and_evaluate(cfg, workdir, data_dir=None, log=print, extra_callbacks=()):
   """Train (resuming from ``workdir`` if it holds an unfinished run), then evaluate.
 
@@ -576,6 +591,8 @@ def _train_and_evaluate(cfg, workdir, strategy, chief, task_id, splits, log, ext
   # Only the chief writes the run's outputs; a non-chief worker keeps its own backup (to
   # resume after a restart) and writes the rest to a temporary directory.
   backup_dir = wd.backup_dir(workdir, None if chief else task_id)
+  if wd.recover_backup(backup_dir):
+    log(f"Recovered {backup_dir} from a save that a kill interrupted")
   results_path = wd.results_path(workdir)
   if chief:
     _check_config(workdir, cfg, backup_dir, log)
@@ -613,9 +630,9 @@ def _train_and_evaluate(cfg, workdir, strategy, chief, task_id, splits, log, ext
   callbacks = [
       StopOnNonFinite(steps, backup_dir),  # first: before anything saves the epoch
       EpochLog(out_dir),
-      # delete_checkpoint=False: the backup outlives fit, so a run stopped after training
-      # (during evaluation) resumes without retraining.
-      keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
+      # The backup outlives fit, so a run stopped after training (during evaluation)
+      # resumes without retraining.
+      Backup(backup_dir),
       keras.callbacks.TensorBoard(wd.tensorboard_dir(out_dir)),
       *extra_callbacks,
   ]

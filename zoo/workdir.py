@@ -13,7 +13,9 @@ A ``zoo.train`` run directory::
   backup/             Keras BackupAndRestore state (weights incl. the step seed counter,
                       optimizer, epoch): the resume point, written at the end of each epoch;
                       ``training_metadata.json`` inside holds the epochs done
-                      (``backup_epoch``), ``latest.weights.h5`` the weights
+                      (``backup_epoch``), ``latest.weights.h5`` the weights;
+                      each save is swapped in whole (``replace_backup``: ``backup.new/``
+                      and ``backup.old/`` exist only while it runs)
   backup_worker<i>/   (multi_worker only) non-chief worker i's own backup; non-chief workers
                       write everything else to a temporary directory
   history.json        per-epoch training/validation logs {"<epoch>": {metric: value}}
@@ -42,6 +44,7 @@ import datetime
 import errno
 import json
 import os
+import shutil
 import sys
 import warnings
 
@@ -213,6 +216,41 @@ def backup_epoch(backup):
   (``backup_dir(workdir)``, or a worker's); 0 if there is none."""
   meta = read_json(os.path.join(backup, BACKUP_METADATA_FILE), {})
   return int(meta.get("epoch", 0))
+
+
+def replace_backup(backup, save_weights, metadata):
+  """Write a new backup (``save_weights(path)`` writes the weights file, then the metadata
+  {"epoch": e, ...}) into ``<backup>.new`` and swap it in for ``backup``.
+
+  Keras's BackupAndRestore writes the weights in place and then the epoch: a kill during
+  the first write left a truncated file no run could resume from, and one between the two
+  left epoch e's weights under epoch e-1's count. Here a kill at any moment leaves one
+  complete backup, the old or the new, in ``backup`` or (between the two renames) in
+  ``<backup>.old``, where ``recover_backup`` finds it.
+  """
+  new, old = backup + ".new", backup + ".old"
+  shutil.rmtree(new, ignore_errors=True)
+  os.makedirs(new)
+  save_weights(os.path.join(new, BACKUP_WEIGHTS_FILE))
+  write_json(os.path.join(new, BACKUP_METADATA_FILE), metadata)  # last: marks it complete
+  shutil.rmtree(old, ignore_errors=True)
+  if os.path.exists(backup):
+    os.rename(backup, old)
+  os.rename(new, backup)
+  shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_backup(backup):
+  """Undo what a kill in ``replace_backup`` left: the complete backup back in ``backup``,
+  a half-written new one removed. Run before anything reads the backup (the holder of the
+  workdir's lock). Returns True if the backup was moved back."""
+  new, old = backup + ".new", backup + ".old"
+  moved = not os.path.exists(backup) and os.path.exists(old)
+  if moved:
+    os.rename(old, backup)
+  shutil.rmtree(old, ignore_errors=True)
+  shutil.rmtree(new, ignore_errors=True)
+  return moved
 
 
 def _need_model(workdir):

@@ -361,7 +361,8 @@ def test_resume_refuses_another_training_config_but_not_a_corrected_citation(tmp
   assert json.load(open(tmp_path / "config.json"))["train"]["steps_per_execution"] == 7
 
 
-def test_rows_survive_a_lost_workdir_through_the_tracked_mirror(tmp_path, rows_without_xla):
+def test_rows_survive_a_lost_workdir_through_the_tracked_mirror(tmp_path, rows_without_xla,
+                                                                monkeypatch):
   state = str(tmp_path / "state")
   roots = dict(workdir_root=str(tmp_path / "runs"), pretrained_root=None, docs_dir=None,
                runlocal=True, state_root=state)
@@ -395,6 +396,24 @@ def test_rows_survive_a_lost_workdir_through_the_tracked_mirror(tmp_path, rows_w
   assert reproduce.seed_from_state(mirror, fresh) == 2
   assert reproduce.backup_epoch(fresh) == 2
   assert reproduce.seed_from_state(mirror, fresh) == 0  # already as far: untouched
+
+  # A kill while seeding a workdir, once the backup's epoch is copied and not all of its
+  # weights: the half copy is never taken for a backup (it would count as epoch 2).
+  def half_copy(src, dst):
+    os.makedirs(dst)
+    shutil.copy2(os.path.join(src, "training_metadata.json"), dst)
+    with open(os.path.join(dst, "latest.weights.h5"), "wb") as f:
+      f.write(b"truncated")
+    raise KeyboardInterrupt  # stands for the kill
+  torn = str(tmp_path / "torn")
+  monkeypatch.setattr(reproduce.shutil, "copytree", half_copy)
+  with pytest.raises(KeyboardInterrupt):
+    reproduce.seed_from_state(mirror, torn)
+  monkeypatch.undo()
+  wd.recover_folder(wd.backup_dir(torn))  # as RowRun does before seeding
+  assert reproduce.seed_from_state(mirror, torn) == 2
+  assert (open(wd.backup_weights_path(torn), "rb").read()
+          == open(wd.backup_weights_path(mirror + ".old"), "rb").read())
 
 
 def test_a_runlocal_smoke_run_never_writes_the_committed_report_or_models(tmp_path):

@@ -174,7 +174,7 @@ def test_a_backup_save_killed_anywhere_leaves_one_complete_backup(tmp_path, monk
                                                                   kill_at, survivor):
   """Keras wrote the weights in place, then the epoch: a kill in between left epoch 2's
   weights under epoch 1's count, one during the write a truncated file. replace_backup +
-  recover_backup leave a matching pair: the old backup, or the new once it is in place."""
+  recover_folder leave a matching pair: the old backup, or the new once it is in place."""
   backup = str(tmp_path / "backup")
   def write_weights(epoch, partial=False):
     def save(path):
@@ -195,7 +195,7 @@ def test_a_backup_save_killed_anywhere_leaves_one_complete_backup(tmp_path, monk
   except _Killed:
     assert kill_at is not None
   monkeypatch.undo()
-  wd.recover_backup(backup)
+  wd.recover_folder(backup)
   assert wd.backup_epoch(backup) == survivor
   assert open(os.path.join(backup, wd.BACKUP_WEIGHTS_FILE)).read() == f"weights of epoch {survivor}"
   assert sorted(os.listdir(tmp_path)) == ["backup"]  # no .new or .old left behind

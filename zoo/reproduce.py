@@ -187,7 +187,7 @@ class RowRun:
     from zoo import trainer
     from tfiw import data as tfiw_data
     state_dir = self.state_dir
-    if wd.recover_backup(wd.backup_dir(workdir)):
+    if wd.recover_folder(wd.backup_dir(workdir)):
       log(f"[{self.table}/{self.row}] backup recovered from a save that a kill interrupted")
     if state_dir:
       seeded = seed_from_state(state_dir, workdir)
@@ -435,16 +435,18 @@ _MIRRORED = (wd.CONFIG_FILE, wd.CURVE_FILE, wd.AIS_FILE, wd.BACKUP_DIR, wd.TEST_
 
 def _copy_row_files(src, dst):
   """Copy the mirrored files and folders that ``src`` has into ``dst`` (created if
-  missing), replacing a folder of the same name."""
+  missing), each file and folder replaced whole: a kill while seeding a workdir from its
+  mirror leaves the workdir's old backup or the mirror's, never a mix of the two."""
   os.makedirs(dst, exist_ok=True)
   for name in _MIRRORED:
     path, target = os.path.join(src, name), os.path.join(dst, name)
-    if os.path.isdir(target):
-      shutil.rmtree(target)
     if os.path.isdir(path):
-      shutil.copytree(path, target)
+      wd.replace_folder(target, lambda new, path=path: shutil.copytree(path, new))
+    elif os.path.isdir(target):
+      shutil.rmtree(target)
     elif os.path.exists(path):
-      shutil.copy2(path, target)
+      shutil.copy2(path, target + ".tmp")
+      os.replace(target + ".tmp", target)
 
 
 def _state_source(state_dir):
@@ -457,16 +459,9 @@ def _state_source(state_dir):
 
 
 def mirror_row(workdir, state_dir):
-  """Copy a row's resume point to ``state_dir`` by an atomic swap: at any moment one
-  complete copy (``state_dir`` or ``state_dir.old``) exists."""
-  tmp, old = state_dir + ".tmp", state_dir + ".old"
-  shutil.rmtree(tmp, ignore_errors=True)
-  _copy_row_files(workdir, tmp)
-  shutil.rmtree(old, ignore_errors=True)
-  if os.path.exists(state_dir):
-    os.rename(state_dir, old)
-  os.rename(tmp, state_dir)
-  shutil.rmtree(old, ignore_errors=True)
+  """Copy a row's resume point to ``state_dir`` by an atomic swap (``wd.replace_folder``):
+  at any moment one complete copy (``state_dir`` or ``state_dir.old``) exists."""
+  wd.replace_folder(state_dir, lambda new: _copy_row_files(workdir, new))
 
 
 def seed_from_state(state_dir, workdir):

@@ -552,7 +552,7 @@ class Backup(keras.callbacks.BackupAndRestore):
   """Keras's BackupAndRestore (saved at every epoch's end, kept after training), each save
   swapped in whole (``zoo.workdir.replace_backup``): a kill while it saves cannot leave a
   truncated weights file, or epoch e's weights under epoch e-1's count. Whoever holds the
-  workdir runs ``zoo.workdir.recover_backup`` before reading it."""
+  workdir runs ``zoo.workdir.recover_folder`` before reading it."""
 
   def __init__(self, backup_dir):
     super().__init__(backup_dir, delete_checkpoint=False)
@@ -591,7 +591,7 @@ def _train_and_evaluate(cfg, workdir, strategy, chief, task_id, splits, log, ext
   # Only the chief writes the run's outputs; a non-chief worker keeps its own backup (to
   # resume after a restart) and writes the rest to a temporary directory.
   backup_dir = wd.backup_dir(workdir, None if chief else task_id)
-  if wd.recover_backup(backup_dir):
+  if wd.recover_folder(backup_dir):
     log(f"Recovered {backup_dir} from a save that a kill interrupted")
   results_path = wd.results_path(workdir)
   if chief:

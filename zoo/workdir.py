@@ -218,39 +218,47 @@ def backup_epoch(backup):
   return int(meta.get("epoch", 0))
 
 
-def replace_backup(backup, save_weights, metadata):
-  """Write a new backup (``save_weights(path)`` writes the weights file, then the metadata
-  {"epoch": e, ...}) into ``<backup>.new`` and swap it in for ``backup``.
-
-  Keras's BackupAndRestore writes the weights in place and then the epoch: a kill during
-  the first write left a truncated file no run could resume from, and one between the two
-  left epoch e's weights under epoch e-1's count. Here a kill at any moment leaves one
-  complete backup, the old or the new, in ``backup`` or (between the two renames) in
-  ``<backup>.old``, where ``recover_backup`` finds it.
-  """
-  new, old = backup + ".new", backup + ".old"
+def replace_folder(folder, write):
+  """Write a new ``folder`` with ``write(path)`` (which creates ``path``) at
+  ``<folder>.new``, then swap it in: a kill at any moment leaves one complete copy, the old
+  or the new, in ``folder`` or (between the two renames) in ``<folder>.old``, where
+  ``recover_folder`` finds it."""
+  new, old = folder + ".new", folder + ".old"
   shutil.rmtree(new, ignore_errors=True)
-  os.makedirs(new)
-  save_weights(os.path.join(new, BACKUP_WEIGHTS_FILE))
-  write_json(os.path.join(new, BACKUP_METADATA_FILE), metadata)  # last: marks it complete
+  write(new)
   shutil.rmtree(old, ignore_errors=True)
-  if os.path.exists(backup):
-    os.rename(backup, old)
-  os.rename(new, backup)
+  if os.path.exists(folder):
+    os.rename(folder, old)
+  os.rename(new, folder)
   shutil.rmtree(old, ignore_errors=True)
 
 
-def recover_backup(backup):
-  """Undo what a kill in ``replace_backup`` left: the complete backup back in ``backup``,
-  a half-written new one removed. Run before anything reads the backup (the holder of the
-  workdir's lock). Returns True if the backup was moved back."""
-  new, old = backup + ".new", backup + ".old"
-  moved = not os.path.exists(backup) and os.path.exists(old)
+def recover_folder(folder):
+  """Undo what a kill in ``replace_folder`` left: the complete copy back in ``folder``, a
+  half-written new one removed. Run before anything reads the folder (the holder of the
+  workdir's lock). Returns True if the folder was moved back."""
+  new, old = folder + ".new", folder + ".old"
+  moved = not os.path.exists(folder) and os.path.exists(old)
   if moved:
-    os.rename(old, backup)
+    os.rename(old, folder)
   shutil.rmtree(old, ignore_errors=True)
   shutil.rmtree(new, ignore_errors=True)
   return moved
+
+
+def replace_backup(backup, save_weights, metadata):
+  """A backup folder swapped in whole (``replace_folder``): ``save_weights(path)`` writes
+  the weights file, then the metadata {"epoch": e, ...} is written.
+
+  Keras's BackupAndRestore writes the weights in place and then the epoch: a kill during
+  the first write left a truncated file no run could resume from, and one between the two
+  left epoch e's weights under epoch e-1's count.
+  """
+  def write(new):
+    os.makedirs(new)
+    save_weights(os.path.join(new, BACKUP_WEIGHTS_FILE))
+    write_json(os.path.join(new, BACKUP_METADATA_FILE), metadata)
+  replace_folder(backup, write)
 
 
 def _need_model(workdir):

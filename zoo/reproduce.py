@@ -113,9 +113,16 @@ def tables():
   return list(papers.TABLES)
 
 
+class RowError(ValueError):
+  """A table or row that does not exist, or a row whose workdir holds another config: one
+  line for the user, no traceback."""
+
+
 def table_module(table):
   if table not in tables():
-    raise ValueError(f"unknown table {table!r}; valid: {tables()}")
+    from zoo import trainer
+    raise RowError(f"unknown table {table!r}{trainer.suggest(table, tables())} (valid: "
+                   f"{tables()})")
   return importlib.import_module(f"configs.papers.{table}")
 
 
@@ -498,7 +505,7 @@ def _check_config(workdir, cfg):
     return
   differ = trainer.trajectory_differences(training(old), training(new))
   if differ:
-    raise ValueError(f"{workdir} holds a run with a different config ({path}) in "
+    raise RowError(f"{workdir} holds a run with a different config ({path}) in "
                      f"{', '.join(differ)}; use another --workdir_root or the same code and "
                      "flags to resume it")
   if old != new:  # only fields that leave the trajectory alone: record the new values
@@ -515,7 +522,9 @@ def run_rows(table, rows=None, workdir_root="runs/reproduce", data_dir=None,
   rows = list(rows or module.ROWS)
   unknown = [r for r in rows if r not in module.ROWS]
   if unknown:
-    raise ValueError(f"unknown rows {unknown} of {table}; valid: {list(module.ROWS)}")
+    from zoo import trainer
+    raise RowError(f"unknown row {unknown[0]!r} of {table}"
+                   f"{trainer.suggest(unknown[0], module.ROWS)} (valid: {list(module.ROWS)})")
   deadline = time.time() + max_hours * 3600 if max_hours else None
   cache, runs = {}, {}
   try:
@@ -1137,7 +1146,7 @@ def main(argv):
              f.max_hours, f.stop_epoch, f.order, f.runlocal,
              log=lambda msg: print(f"{datetime.datetime.now():%H:%M:%S} {msg}", flush=True),
              state_root=f.state_root or None, state_minutes=f.state_minutes)
-  except wd.WorkdirBusy as e:  # the row is training in another process: nothing written
+  except (RowError, wd.WorkdirBusy) as e:  # nothing written
     sys.exit(f"zoo.reproduce: error: {e}")
 
 

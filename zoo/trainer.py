@@ -205,7 +205,8 @@ def method_options(name, method_cfg=None):
                                             method_cfg.get("estimator"))
 
 
-def _suggest(value, valid):
+def suggest(value, valid):
+  """'; did you mean X?' for the valid value closest to a misspelt one, else ''."""
   close = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1)
   return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -227,17 +228,17 @@ def validate_config(cfg):
   methods = sorted(tfiw.METHODS)
   name = cfg.method.name
   if name not in tfiw.METHODS:
-    problems.append(f"unknown method.name {name!r}{_suggest(name, methods)} (valid: {methods})")
+    problems.append(f"unknown method.name {name!r}{suggest(name, methods)} (valid: {methods})")
   else:
     allowed = method_options(name, cfg.method)
     for key in cfg.method:
       if key != "name" and key not in allowed:
         problems.append(f"method.{key} is not an option of {name!r}"
-                        f"{_suggest(key, sorted(allowed))} (valid: {sorted(allowed)})")
+                        f"{suggest(key, sorted(allowed))} (valid: {sorted(allowed)})")
   integer("method.num_samples", 1)
   datasets = list(tfiw_data.DATASETS)
   need(cfg.data.name in datasets,
-       f"unknown data.name {cfg.data.name!r}{_suggest(cfg.data.name, datasets)} "
+       f"unknown data.name {cfg.data.name!r}{suggest(cfg.data.name, datasets)} "
        f"(valid: {datasets})")
   integer("data.batch_size", 1)
   latent = cfg.model.latent_dims
@@ -257,14 +258,14 @@ def validate_config(cfg):
   except (ValueError, TypeError):
     problems.append(f"unknown model.activation {cfg.model.activation!r}")
   need(cfg.optim.schedule in SCHEDULES, f"unknown optim.schedule {cfg.optim.schedule!r}"
-       f"{_suggest(cfg.optim.schedule, SCHEDULES)} (valid: {list(SCHEDULES)})")
+       f"{suggest(cfg.optim.schedule, SCHEDULES)} (valid: {list(SCHEDULES)})")
   shuffle = _get(cfg, "data.shuffle", ADDED_FIELDS["data.shuffle"])
   need(isinstance(shuffle, bool), f"data.shuffle must be True or False, got {shuffle!r}")
   init = _get(cfg, "model.init", ADDED_FIELDS["model.init"])
-  need(init in INITS, f"unknown model.init {init!r}{_suggest(init, INITS)} "
+  need(init in INITS, f"unknown model.init {init!r}{suggest(init, INITS)} "
        f"(valid: {list(INITS)})")
   adam = _get(cfg, "optim.adam", ADDED_FIELDS["optim.adam"])
-  need(adam in ADAMS, f"unknown optim.adam {adam!r}{_suggest(adam, ADAMS)} "
+  need(adam in ADAMS, f"unknown optim.adam {adam!r}{suggest(adam, ADAMS)} "
        f"(valid: {list(ADAMS)})")
   for path in ("optim.learning_rate", "optim.adam_epsilon"):
     value = _get(cfg, path)
@@ -283,14 +284,14 @@ def validate_config(cfg):
        f"train.verbose must be 'auto', 0, 1 or 2, got {cfg.train.verbose!r}")
   strategy = cfg.train.get("strategy", "default")
   need(strategy in STRATEGIES, f"unknown train.strategy {strategy!r}"
-       f"{_suggest(strategy, STRATEGIES)} (valid: {list(STRATEGIES)})")
+       f"{suggest(strategy, STRATEGIES)} (valid: {list(STRATEGIES)})")
   for path in ("train.jit_compile", "eval.jit_compile"):
     need(isinstance(_get(cfg, path), bool), f"{path} must be True or False, "
          f"got {_get(cfg, path)!r}")
   for path in ("train.precision", "eval.precision"):
     value = _get(cfg, path, ADDED_FIELDS[path])
     need(value in precision.PRECISIONS, f"unknown {path} {value!r}"
-         f"{_suggest(value, precision.PRECISIONS)} (valid: {list(precision.PRECISIONS)})")
+         f"{suggest(value, precision.PRECISIONS)} (valid: {list(precision.PRECISIONS)})")
   if problems:
     raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

@@ -35,6 +35,8 @@ flags.mark_flags_as_required(["model"])
 
 def load_rows(path, key=None):
   """Rows [N, D] float32 from a .npy file or one array of a .npz file."""
+  if not os.path.isfile(path):
+    raise SystemExit(f"no data file {path}")
   data = np.load(path)
   if isinstance(data, np.lib.npyio.NpzFile):
     keys = list(data.keys())
@@ -98,6 +100,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}: every option is a --flag")
   args = flags.FLAGS
+  if not os.path.isfile(os.path.join(args.model, "saved_model.pb")):
+    raise SystemExit(f"no SavedModel in {args.model} (write one with python -m "
+                     "export.savedmodel --workdir=RUN --output=DIR)")
   probe_devices_quietly()
   model = tf.saved_model.load(args.model)
   info_path = os.path.join(args.model, "assets", "config.json")

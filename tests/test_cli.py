@@ -103,3 +103,37 @@ def test_distribute_benchmark_positional_arguments_are_checked():
     out = subprocess.run([sys.executable, "-m", "zoo.distribute_benchmark", *args], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and message in out.stderr, (args, out.stderr[-1000:])
+
+
+# A missing run, model or data file, or a misspelt table: one line naming it, exit status 1,
+# no traceback, nothing created. (command after `python`, what the message must say)
+MISSING = {
+    "zoo.diagnose": (["-m", "zoo.diagnose", "--workdir={missing}"], "model.keras not found"),
+    "zoo.diagnose_sbn": (["-m", "zoo.diagnose_sbn", "--workdir={missing}"],
+                         "model.keras not found"),
+    "zoo.reproduce": (["-m", "zoo.reproduce", "--table=burda2016", "--workdir_root={missing}"],
+                      "unknown table 'burda2016'; did you mean 'burda2016_appd'?"),
+    "export/score.py model": (["export/score.py", "--model={missing}", "--data=x.npy"],
+                              "no SavedModel in {missing}"),
+}
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory):
+  missing = str(tmp_path_factory.mktemp("cli") / "missing")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  run = lambda args: subprocess.run([sys.executable, *[a.format(missing=missing) for a in args]],
+                                    cwd=REPO, env=env, capture_output=True, text=True,
+                                    timeout=300)
+  with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+    futures = {name: pool.submit(run, args) for name, (args, _) in MISSING.items()}
+    return missing, {name: f.result() for name, f in futures.items()}
+
+
+@pytest.mark.parametrize("name", list(MISSING))
+def test_missing_input_is_one_line(refusals, name):
+  missing, results = refusals
+  out, message = results[name], MISSING[name][1].format(missing=missing)
+  assert out.returncode == 1, (out.returncode, out.stderr[-2000:])
+  assert message in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+  assert not os.path.exists(missing)

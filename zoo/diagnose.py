@@ -13,6 +13,7 @@ is the first ``batch_size`` training examples of the run's data set. ``--estimat
 uses the checkpoint's own estimator and varies only K (works for any method).
 """
 import os
+import sys
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -46,7 +47,11 @@ def main(argv):
   if (_WORKDIR.value is None) == (_CONFIG.value is None):
     raise app.UsageError("give exactly one of --workdir (trained) or --config (initial)")
   if _WORKDIR.value:
-    cfg, model = wd.load_run(_WORKDIR.value)
+    try:
+      wd.check_idle(_WORKDIR.value)  # a run still training has no final model yet
+      cfg, model = wd.load_run(_WORKDIR.value)
+    except (FileNotFoundError, wd.WorkdirBusy) as e:
+      sys.exit(f"zoo.diagnose: error: {e}")
     source = wd.model_path(_WORKDIR.value)
   else:
     cfg = _CONFIG.value

@@ -11,6 +11,7 @@ the checkpoint's p and q on the same fixed minibatch (the first ``batch_size`` t
 examples). Writes DIR/grad_variance.json (or --out) and prints a table.
 """
 import json
+import sys
 
 from absl import app, flags
 
@@ -35,7 +36,11 @@ def main(argv):
   from tfiw import diagnostics_sbn
   from zoo import trainer
 
-  cfg, model = wd.load_run(_WORKDIR.value)
+  try:
+    wd.check_idle(_WORKDIR.value)  # a run still training has no final model yet
+    cfg, model = wd.load_run(_WORKDIR.value)
+  except (FileNotFoundError, wd.WorkdirBusy) as e:
+    sys.exit(f"zoo.diagnose_sbn: error: {e}")
   if getattr(model, "family", None) != "bernoulli":
     raise app.UsageError(f"{_WORKDIR.value} holds a {type(model).__name__}, not a sigmoid "
                          "belief network; use zoo.diagnose for Gaussian-latent models")

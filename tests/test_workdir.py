@@ -201,6 +201,28 @@ def test_a_backup_save_killed_anywhere_leaves_one_complete_backup(tmp_path, monk
   assert sorted(os.listdir(tmp_path)) == ["backup"]  # no .new or .old left behind
 
 
+def test_a_swap_after_a_killed_swap_keeps_the_only_complete_copy(tmp_path, monkeypatch):
+  """A kill between a swap's two renames leaves only <folder>.old (the state mirror is
+  read there as it is); the next swap must not delete it before its new copy is in place."""
+  backup = str(tmp_path / "backup")
+  wd.replace_backup(backup, lambda path: open(path, "w").write("weights of epoch 1"),
+                    {"epoch": 1})
+  os.rename(backup, backup + ".old")
+  rename = os.rename
+  def rename_new_dies(src, dst):
+    if str(src).endswith(".new"):
+      raise _Killed(src)
+    return rename(src, dst)
+  monkeypatch.setattr(wd.os, "rename", rename_new_dies)
+  with pytest.raises(_Killed):
+    wd.replace_backup(backup, lambda path: open(path, "w").write("weights of epoch 2"),
+                      {"epoch": 2})
+  monkeypatch.undo()
+  wd.recover_folder(backup)
+  assert wd.backup_epoch(backup) == 1
+  assert open(os.path.join(backup, wd.BACKUP_WEIGHTS_FILE)).read() == "weights of epoch 1"
+
+
 # The tools that read or write run directories; none may join the layout's names itself.
 TOOLS = ["zoo/trainer.py", "zoo/train.py", "zoo/evaluate.py", "zoo/diagnose.py",
          "zoo/diagnose_sbn.py", "zoo/reproduce.py", "export/savedmodel.py",

@@ -224,9 +224,10 @@ def replace_folder(folder, write):
   or the new, in ``folder`` or (between the two renames) in ``<folder>.old``, where
   ``recover_folder`` finds it."""
   new, old = folder + ".new", folder + ".old"
-  shutil.rmtree(new, ignore_errors=True)
+  # An earlier kill's leftovers first: were <folder>.old (then the only complete copy)
+  # removed before the swap, a kill before the new copy is in place would leave none.
+  recover_folder(folder)
   write(new)
-  shutil.rmtree(old, ignore_errors=True)
   if os.path.exists(folder):
     os.rename(folder, old)
   os.rename(new, folder)

@@ -125,7 +125,7 @@ def test_exclusive_refuses_a_second_holder_by_name_and_a_killed_holder_leaves_no
       pass
   with wd.exclusive(d):  # released on leaving the block
     with pytest.raises(wd.WorkdirBusy, match=f"pid {os.getpid()},"):
-      wd.check_idle(d)  # (zoo.evaluate's check: it takes no lock)
+      wd.check_idle(d)  # (load_run's check: it takes no lock)
   wd.check_idle(d)
   wd.check_idle(str(tmp_path / "missing"))
   assert not os.path.exists(tmp_path / "missing")

@@ -48,7 +48,6 @@ def main(argv):
     raise app.UsageError("give exactly one of --workdir (trained) or --config (initial)")
   if _WORKDIR.value:
     try:
-      wd.check_idle(_WORKDIR.value)  # a run still training has no final model yet
       cfg, model = wd.load_run(_WORKDIR.value)
     except (FileNotFoundError, wd.WorkdirBusy) as e:
       sys.exit(f"zoo.diagnose: error: {e}")

@@ -37,7 +37,6 @@ def main(argv):
   from zoo import trainer
 
   try:
-    wd.check_idle(_WORKDIR.value)  # a run still training has no final model yet
     cfg, model = wd.load_run(_WORKDIR.value)
   except (FileNotFoundError, wd.WorkdirBusy) as e:
     sys.exit(f"zoo.diagnose_sbn: error: {e}")

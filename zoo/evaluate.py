@@ -45,8 +45,7 @@ flags.mark_flags_as_required(["workdir"])
 def evaluate_run(workdir, num_samples=None, max_examples=0, seed=None, data_dir=None,
                  jit_compile=None, estimator="iwae", ais_chains=16, ais_steps=1000,
                  ais_leapfrog=10, precision=None):
-  wd.check_idle(workdir)  # a run still training has no final model.keras to evaluate
-  cfg, model = wd.load_run(workdir)
+  cfg, model = wd.load_run(workdir)  # (refused while a process trains there)
   test = trainer.load_data(cfg, data_dir).test  # data_dir None: the one the run recorded
   subset = evaluation.subset_indices(test.shape[0], max_examples)
   x = test if subset is None else test[subset]

@@ -26,7 +26,7 @@ A ``zoo.train`` run directory::
   diagnostics/        zoo.diagnose's default output folder (snr.json, snr.png)
   grad_variance.json  zoo.diagnose_sbn's default output
   .lock               held (``exclusive``) by the process training in the directory, and
-                      naming it (zoo.evaluate refuses while it is held: ``check_idle``);
+                      naming it (``load_run`` refuses while it is held: ``check_idle``);
                       ``.lock.worker<i>``: non-chief worker i's
 
 A ``zoo.reproduce`` row directory (``<workdir_root>/<table>/<row>/``) has ``config.json``
@@ -281,7 +281,9 @@ def load_model(workdir):
 
 
 def load_run(workdir):
-  """(config as a ConfigDict, trained model) of the run in ``workdir``."""
+  """(config as a ConfigDict, trained model) of the run in ``workdir``. ``WorkdirBusy``
+  while a process trains there (its model.keras is missing, or about to be replaced)."""
+  check_idle(workdir)
   _need_model(workdir)
   return load_config(workdir), load_model(workdir)
 
@@ -325,8 +327,9 @@ def exclusive(workdir, worker=None):
 
 
 def check_idle(workdir):
-  """Raise ``WorkdirBusy`` if a process is training in ``workdir`` (for readers such as
-  zoo.evaluate: the run has no final model yet, or is replacing it); writes nothing."""
+  """Raise ``WorkdirBusy`` if a process is training in ``workdir`` (for readers of its
+  model, ``load_run``: the run has no final model yet, or is replacing it); writes
+  nothing."""
   if fcntl is None:
     return
   try:

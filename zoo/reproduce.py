@@ -448,7 +448,7 @@ def _copy_row_files(src, dst):
   for name in _MIRRORED:
     path, target = os.path.join(src, name), os.path.join(dst, name)
     if os.path.isdir(path):
-      wd.replace_folder(target, lambda new, path=path: shutil.copytree(path, new))
+      wd.replace_folder(target, lambda new: shutil.copytree(path, new))  # (called at once)
     elif os.path.isdir(target):
       shutil.rmtree(target)
     elif os.path.exists(path):
